@@ -1,0 +1,44 @@
+/**
+ * What a command handler gets: the resolved Config and the two output streams. stdout carries data
+ * only; everything meant for people goes to stderr.
+ */
+import chalk from 'chalk';
+import { resolveConfig, type Config, type RawOptions } from '../config.js';
+import { resolveTarget, type ConnectionTarget } from '../pg/connect.js';
+import { createProgress, type Progress } from '../progress/progress.js';
+
+export interface CliIO {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  uid: number;
+}
+
+export class CommandContext {
+  readonly config: Config;
+  readonly io: CliIO;
+
+  constructor(raw: RawOptions, io: CliIO) {
+    this.config = resolveConfig(raw, io.env, io.uid);
+    this.io = io;
+  }
+
+  /** A warning: shown unless --quiet. */
+  warn(message: string): void {
+    if (!this.config.quiet) this.io.stderr.write(`${chalk.yellow('warning:')} ${message}\n`);
+  }
+
+  /** Something worth knowing (a summary, a server started): shown unless --quiet. */
+  note(message: string): void {
+    if (!this.config.quiet) this.io.stderr.write(`${message}\n`);
+  }
+
+  /** Resolve where to connect (starting the embedded server when that is the target). */
+  target(): Promise<ConnectionTarget> {
+    return resolveTarget(this.config, { note: (m) => this.note(m) });
+  }
+
+  progress(label: string, total: number | undefined): Progress {
+    return createProgress({ mode: this.config.quiet ? 'none' : this.config.progress, label, total, stream: this.io.stderr });
+  }
+}

@@ -1,0 +1,116 @@
+import type { Command } from 'commander';
+import { DataioError, EXIT_OK, usage } from '../errors.js';
+import { importDelimited, type ImportResult } from '../import/import-delimited.js';
+import { formatBytes, formatCount } from '../progress/progress.js';
+import type { CommandContext } from './context.js';
+import type { Runner } from './main.js';
+import { formatFromPath, parseChar, parseChoice, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
+
+export const DEFAULT_WORKERS = 32;
+export const DEFAULT_BATCH_SIZE = '4MB';
+export const DEFAULT_SAMPLE = 1000;
+
+interface ImportFlags {
+  table?: string;
+  format?: string;
+  delimiter?: string;
+  quote?: string;
+  escape?: string;
+  null?: string;
+  header: boolean;
+  columns?: string;
+  create?: boolean;
+  truncate?: boolean;
+  encoding?: string;
+  workers: string;
+  batchSize: string;
+  sample: string;
+  json?: boolean;
+}
+
+export function defineImport(program: Command, run: Runner): void {
+  program
+    .command('import')
+    .summary('load CSV or TSV (plain or gzip, file or stdin) into a table over parallel COPY')
+    .description(
+      'Load a CSV or TSV file (or stdin, as -) into a table. The input is cut into batches at record\n' +
+        'boundaries and loaded over parallel COPY connections; PostgreSQL parses every value. All or\n' +
+        'nothing: when the import fails, the table is left as it was.',
+    )
+    .argument('<input>', 'input file, or - for stdin (gzip is detected by its magic bytes)')
+    .option('-t, --table <name>', 'target table, as table or schema.table (default: the file name)')
+    .option('-f, --format <format>', 'csv or tsv (PostgreSQL text format); default from the extension, else csv')
+    .option('--delimiter <char>', "field delimiter (default ',' for csv, tab for tsv)")
+    .option('--quote <char>', 'CSV quote character (default ")')
+    .option('--escape <char>', 'CSV escape character (default: the quote character)')
+    .option('--null <string>', 'the string that means NULL (default: an unquoted empty field for csv, \\N for tsv)')
+    .option('--header', 'the first line holds column names (default)', true)
+    .option('--no-header', 'the input has no header line')
+    .option('--columns <a,b,c>', 'the columns the input fields go to, in order')
+    .option('--create', 'create the table, inferring column types from a sample of rows')
+    .option('--truncate', 'empty the table first, inside the same all-or-nothing transaction')
+    .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
+    .option('-w, --workers <n>', 'parallel COPY connections', String(DEFAULT_WORKERS))
+    .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB', DEFAULT_BATCH_SIZE)
+    .option('--sample <rows>', 'rows read to infer types with --create', String(DEFAULT_SAMPLE))
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ dataio import fixtures/people.csv --table people --create\n' +
+        '  $ gzip -dc big.csv.gz | dataio import - --table events --workers 4\n' +
+        '  $ dataio import data.tsv --table t --truncate --progress json',
+    )
+    .action(
+      run(async (ctx, input, flags) => {
+        const f = flags as ImportFlags;
+        const path = input as string;
+        const table = f.table ?? tableFromPath(path);
+        if (table === undefined) throw usage('--table is required when reading stdin');
+        const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
+        if (format === 'ndjson' || format === 'json') {
+          throw new DataioError('NOT_IMPLEMENTED', `importing ${format.toUpperCase()} is not built yet`, { hint: 'convert it to CSV for now' });
+        }
+        const target = await ctx.target();
+        const result = await importDelimited(
+          target,
+          {
+            input: path,
+            table,
+            format: format === 'tsv' ? 'text' : 'csv',
+            delimiter: f.delimiter === undefined ? undefined : parseChar(f.delimiter, '--delimiter'),
+            quote: f.quote === undefined ? undefined : parseChar(f.quote, '--quote'),
+            escape: f.escape === undefined ? undefined : parseChar(f.escape, '--escape'),
+            nullString: f.null,
+            header: f.header,
+            columns: f.columns === undefined ? undefined : parseColumnList(f.columns),
+            create: f.create === true,
+            truncate: f.truncate === true,
+            encoding: f.encoding,
+            workers: parsePositiveInt(f.workers, '--workers', 1000),
+            batchSize: parseSize(f.batchSize, '--batch-size'),
+            sampleRows: parsePositiveInt(f.sample, '--sample'),
+          },
+          {
+            progress: (total) => ctx.progress(`import ${table}`, total),
+            warn: (m) => ctx.warn(m),
+          },
+        );
+        report(ctx, result, f.json === true);
+        return EXIT_OK;
+      }),
+    );
+}
+
+function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
+  if (json) {
+    ctx.io.stdout.write(
+      JSON.stringify({ table: r.table, rows: r.rows, bytes: r.bytes, seconds: r.seconds, rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)), batches: r.batches, workers: r.workers, created: r.created }) + '\n',
+    );
+    return;
+  }
+  const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));
+  ctx.note(
+    `imported ${formatCount(r.rows)} rows (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} workers)`,
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * The dataio command line: commander wiring only. Each command turns flags into options and calls a
+ * library function; exit codes are decided here, from the result or from the error's code.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { PROGRESS_MODES, type RawOptions } from '../config.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
+import { CommandContext, type CliIO } from './context.js';
+import { defineDb } from './db.js';
+import { defineDocs } from './docs.js';
+import { defineExport } from './export.js';
+import { defineImport } from './import.js';
+
+export type Handler = (ctx: CommandContext, ...args: unknown[]) => Promise<number>;
+export type Runner = (fn: Handler) => (...args: unknown[]) => Promise<void>;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export function buildProgram(io: CliIO, setExit: (code: number) => void, onContext: (ctx: CommandContext) => void): Command {
+  const program = new Command('dataio');
+  program
+    .description('Bulk data in and out of PostgreSQL: parallel COPY import, streaming export, chunked documents.')
+    .version(version(), '-V, --version')
+    .option('--db <url>', 'PostgreSQL URL (else DATABASE_URL, else PG* variables, else the embedded server)')
+    .addOption(new Option('--progress <mode>', 'progress on stderr: auto (a bar when stderr is a terminal), bar, json, none').choices(PROGRESS_MODES).default('auto'))
+    .option('-q, --quiet', 'no progress, summaries or warnings on stderr (errors still show)')
+    .option('-v, --verbose', 'more detail on errors (SQLSTATE, server detail, stack)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ dataio import fixtures/people.csv --table people --create\n' +
+        '  $ dataio export --table people\n' +
+        '  $ dataio db status\n' +
+        '\nExit codes: 0 done, 1 failed, 2 usage error, 3 done but some rows were rejected.',
+    );
+
+  const run: Runner = (fn) => async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const positional = args.slice(0, Math.max(0, args.length - 2));
+    const opts = cmd.optsWithGlobals() as RawOptions & Record<string, unknown>;
+    const ctx = new CommandContext(opts, io);
+    onContext(ctx);
+    setExit(await fn(ctx, ...positional, opts));
+  };
+
+  defineImport(program, run);
+  defineExport(program, run);
+  defineDocs(program, run);
+  defineDb(program, run);
+  // Subcommands inherit the error handling and output routing.
+  for (const c of program.commands) {
+    c.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    c.showHelpAfterError(`(run dataio ${c.name()} --help for usage)`);
+    for (const sub of c.commands) {
+      sub.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+    }
+  }
+  return program;
+}
+
+/** Run the CLI with the given arguments (without node and script); resolves to the exit code. */
+export async function run(args: string[], io: CliIO): Promise<number> {
+  let code = EXIT_OK;
+  let ctx: CommandContext | undefined;
+  const program = buildProgram(io, (c) => (code = c), (c) => (ctx = c));
+  try {
+    await program.parseAsync(args, { from: 'user' });
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its message (and help, when asked for).
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT_OK;
+      if (err.code === 'commander.executeSubCommandAsync') return EXIT_FAILED;
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    const verbose = ctx?.config.verbose ?? (args.includes('--verbose') || args.includes('-v'));
+    io.stderr.write(formatError(err, verbose) + '\n');
+    return exitCodeFor(err);
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // Writing to a closed pipe (`dataio export | head`) must end quietly, not crash.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  const io: CliIO = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    uid: typeof process.getuid === 'function' ? process.getuid() : 1,
+  };
+  const code = await run(argv.slice(2), io);
+  process.exitCode = code;
+}

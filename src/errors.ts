@@ -1,0 +1,81 @@
+/**
+ * The one error type of dataio. Every failure a user can cause or meet is a DataioError with a code
+ * from a closed set, a one-line message, and where possible a hint and the input position.
+ * Exit codes are decided here and nowhere else (see exitCodeFor).
+ */
+export type ErrorCode =
+  | 'USAGE' // bad flag or argument combination
+  | 'NOT_IMPLEMENTED' // a command that is not built yet
+  | 'INPUT_NOT_FOUND'
+  | 'INPUT_READ'
+  | 'INPUT_FORMAT' // input that cannot be read as the format it claims to be
+  | 'OUTPUT_WRITE'
+  | 'TABLE_NOT_FOUND'
+  | 'TABLE_EXISTS'
+  | 'COLUMN_NOT_FOUND'
+  | 'DB_UNREACHABLE'
+  | 'DB_AUTH'
+  | 'DB_NOT_FOUND'
+  | 'DB_PERMISSION'
+  | 'DB_ERROR' // any other error the server reported
+  | 'DATA_ERROR' // the server rejected a row of the input
+  | 'EMBEDDED_SERVER' // the embedded PostgreSQL could not be set up or started
+  | 'INTERNAL';
+
+export interface ErrorInfo {
+  hint?: string;
+  /** 1-based input line the error is about, when known. */
+  line?: number;
+  /** Extra detail shown with --verbose (SQLSTATE, server detail, the underlying error). */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class DataioError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly line: number | undefined;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, message: string, info: ErrorInfo = {}) {
+    super(message, info.cause === undefined ? undefined : { cause: info.cause });
+    this.name = 'DataioError';
+    this.code = code;
+    this.hint = info.hint;
+    this.line = info.line;
+    this.detail = info.detail;
+  }
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_REJECTED = 3;
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof DataioError && err.code === 'USAGE') return EXIT_USAGE;
+  return EXIT_FAILED;
+}
+
+export function usage(message: string, hint?: string): DataioError {
+  return new DataioError('USAGE', message, hint === undefined ? {} : { hint });
+}
+
+/** The one line shown to the user (plus hint), never a stack trace unless verbose. */
+export function formatError(err: unknown, verbose: boolean): string {
+  if (err instanceof DataioError) {
+    const lines = [`error: ${err.message}`];
+    if (err.hint) lines.push(`hint: ${err.hint}`);
+    if (verbose) {
+      if (err.detail) lines.push(`detail: ${err.detail}`);
+      if (err.cause instanceof Error && err.cause.stack) lines.push(err.cause.stack);
+      else if (err.stack) lines.push(err.stack);
+    }
+    return lines.join('\n');
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const lines = [`error: internal error: ${message}`];
+  if (verbose && err instanceof Error && err.stack) lines.push(err.stack);
+  else lines.push('hint: run again with --verbose for details, and report it as a bug');
+  return lines.join('\n');
+}

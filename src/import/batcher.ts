@@ -1,0 +1,111 @@
+/**
+ * Cuts a byte stream into batches of whole records, without copying: a batch is a list of slices of
+ * the chunks as they were read. The cut is deterministic for given input bytes and batch size (it
+ * does not depend on how the input was chunked): a batch ends at the first record end at or after
+ * `batch start + batchSize`, so a record longer than a batch is kept whole.
+ */
+import { countLines, type Eol, type Scanner } from './scanner.js';
+
+export interface Batch {
+  /** 0-based sequence number. */
+  index: number;
+  chunks: Buffer[];
+  bytes: number;
+  /** Byte offset of the batch's first byte in the (decompressed) input. */
+  offset: number;
+  /** 1-based input line of the batch's first record. */
+  firstLine: number;
+  /** Line terminators inside the batch. */
+  lines: number;
+}
+
+export interface BatcherOptions {
+  batchSize: number;
+  scanner: Scanner;
+  eol: Eol | null;
+  /** Offset and line number of the first byte given to push() (after a header, say). */
+  startOffset: number;
+  startLine: number;
+}
+
+export class Batcher {
+  private readonly batchSize: number;
+  private readonly scanner: Scanner;
+  private readonly eol: Eol | null;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Absolute offset of the first byte of the next push(). */
+  private consumed: number;
+  private batchStart: number;
+  private nextLine: number;
+  private index = 0;
+
+  constructor(o: BatcherOptions) {
+    this.batchSize = Math.max(1, o.batchSize);
+    this.scanner = o.scanner;
+    this.eol = o.eol;
+    this.consumed = o.startOffset;
+    this.batchStart = o.startOffset;
+    this.nextLine = o.startLine;
+  }
+
+  /** Feed the next chunk; returns the batches it completes (often none). */
+  push(chunk: Buffer): Batch[] {
+    const out: Batch[] = [];
+    const chunkStart = this.consumed;
+    let from = 0;
+    while (from < chunk.length) {
+      const hunt = Math.max(from, this.batchStart + this.batchSize - chunkStart);
+      if (hunt >= chunk.length) {
+        this.scanner.skip(chunk, from, chunk.length);
+        this.add(chunk, from, chunk.length);
+        break;
+      }
+      this.scanner.skip(chunk, from, hunt);
+      const end = this.scanner.findEnd(chunk, hunt);
+      if (end === -1) {
+        this.add(chunk, from, chunk.length);
+        break;
+      }
+      this.add(chunk, from, end);
+      out.push(this.emit());
+      from = end;
+    }
+    this.consumed += chunk.length;
+    return out;
+  }
+
+  /** At end of input: the last batch, if any bytes are left. */
+  end(): Batch | undefined {
+    return this.pendingBytes > 0 ? this.emit() : undefined;
+  }
+
+  /** True when the input ended inside a quoted field (PostgreSQL will reject it). */
+  get inQuote(): boolean {
+    return this.scanner.inQuote;
+  }
+
+  private add(chunk: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    this.pending.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+    this.pendingBytes += to - from;
+  }
+
+  private emit(): Batch {
+    let lines = 0;
+    for (const c of this.pending) lines += countLines(c, this.eol);
+    const batch: Batch = {
+      index: this.index++,
+      chunks: this.pending,
+      bytes: this.pendingBytes,
+      offset: this.batchStart,
+      firstLine: this.nextLine,
+      lines,
+    };
+    this.batchStart += this.pendingBytes;
+    this.nextLine += lines;
+    this.pending = [];
+    this.pendingBytes = 0;
+    return batch;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * A bounded pool of COPY connections for an all-or-nothing import. Each connection holds one
+ * transaction for all the batches it loads (no savepoints: a savepoint per batch would overflow the
+ * backend's 64-entry subtransaction cache on a long import and slow every other session). Nothing is
+ * visible until finish() commits every connection; abort() rolls them all back.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { DataioError } from '../errors.js';
+import { isPgError } from '../pg/pg-errors.js';
+
+export interface CopyWorkerBatch {
+  chunks: Buffer[];
+}
+
+interface Worker {
+  client: pg.Client;
+  id: number;
+  broken: boolean;
+}
+
+export interface CopyPoolOptions {
+  target: ConnectionTarget;
+  maxWorkers: number;
+  copySql: string;
+  /** Run on each new connection inside its transaction, before its first COPY. */
+  sessionSql?: string[];
+  warn(message: string): void;
+}
+
+export class CopyPool {
+  private readonly o: CopyPoolOptions;
+  private readonly idle: Worker[] = [];
+  private readonly all: Worker[] = [];
+  private maxWorkers: number;
+  private opening = 0;
+  private closed = false;
+
+  constructor(o: CopyPoolOptions) {
+    this.o = o;
+    this.maxWorkers = Math.max(1, o.maxWorkers);
+  }
+
+  /** Connections opened so far. */
+  get size(): number {
+    return this.all.length;
+  }
+
+  private waiters: ((w: Worker) => void)[] = [];
+
+  private async open(): Promise<Worker | undefined> {
+    this.opening++;
+    try {
+      const client = await connectClient(this.o.target, 'dataio import');
+      const w: Worker = { client, id: this.all.length, broken: false };
+      this.all.push(w);
+      try {
+        await client.query('BEGIN');
+        for (const sql of this.o.sessionSql ?? []) await client.query(sql);
+      } catch (err) {
+        w.broken = true;
+        throw err;
+      }
+      if (this.closed) throw new DataioError('INTERNAL', 'the import pool was closed');
+      return w;
+    } catch (err) {
+      // Out of connection slots: carry on with what we have (warn once), unless we have none.
+      const cause = err instanceof DataioError ? err.cause : err;
+      if (isPgError(cause) && cause.code === '53300' && this.all.length + this.opening > 1) {
+        this.maxWorkers = Math.max(1, this.all.length + this.opening - 1);
+        this.o.warn(`the server has no free connections left: continuing with ${this.maxWorkers} workers`);
+        return undefined;
+      }
+      throw err;
+    } finally {
+      this.opening--;
+    }
+  }
+
+  private async acquire(): Promise<Worker> {
+    const w = this.idle.pop();
+    if (w) return w;
+    if (this.all.length + this.opening < this.maxWorkers) {
+      const fresh = await this.open();
+      if (fresh) return fresh;
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(w: Worker): void {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(w);
+    else this.idle.push(w);
+  }
+
+  /** COPY one batch on a free connection (inside that connection's transaction); returns its rows. */
+  async copy(batch: CopyWorkerBatch): Promise<number> {
+    const w = await this.acquire();
+    try {
+      const stream = w.client.query(copyFrom(this.o.copySql));
+      // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
+      await pipeline(Readable.from(batch.chunks, { objectMode: false }), stream);
+      return stream.rowCount;
+    } catch (err) {
+      w.broken = true;
+      throw err;
+    } finally {
+      this.release(w);
+    }
+  }
+
+  /** Commit every connection's transaction. */
+  async commit(): Promise<void> {
+    for (const w of this.all) await w.client.query('COMMIT');
+  }
+
+  /** Roll back every connection (best effort: a lost connection rolls back by itself). */
+  async rollback(): Promise<void> {
+    await Promise.all(this.all.map((w) => w.client.query('ROLLBACK').catch(() => undefined)));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.all.map((w) => w.client.end().catch(() => undefined)));
+  }
+}

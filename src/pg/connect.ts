@@ -1,0 +1,141 @@
+/**
+ * Turning a Config into connected pg clients. The embedded server is started here, lazily, the first
+ * time a command needs a connection.
+ */
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { DataioError } from '../errors.js';
+import { ensureEmbedded } from './embedded.js';
+import { mapConnectError } from './pg-errors.js';
+
+export interface ConnectionTarget {
+  /** What pg.Client takes. */
+  clientConfig: pg.ClientConfig;
+  /** Where we connect, for messages: never contains a password. */
+  display: string;
+}
+
+export interface Notices {
+  note(message: string): void;
+}
+
+/** Parse the pgpass format (libpq): host:port:database:user:password, `*` wildcards, `\:` escapes. */
+export function pgpassLookup(text: string, host: string, port: string, database: string, user: string): string | undefined {
+  for (const raw of text.split(/\r?\n/)) {
+    if (raw === '' || raw.startsWith('#')) continue;
+    const fields: string[] = [];
+    let cur = '';
+    for (let i = 0; i < raw.length; i++) {
+      const ch = raw[i];
+      if (ch === '\\' && i + 1 < raw.length) cur += raw[++i];
+      else if (ch === ':' && fields.length < 4) {
+        fields.push(cur);
+        cur = '';
+      } else cur += ch;
+    }
+    fields.push(cur);
+    if (fields.length !== 5) continue;
+    const [h, p, d, u, pw] = fields as [string, string, string, string, string];
+    const match = (pattern: string, value: string) => pattern === '*' || pattern === value;
+    if (match(h, host) && match(p, port) && match(d, database) && match(u, user)) return pw;
+  }
+  return undefined;
+}
+
+/** A URL as the user gave it, made safe to print. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    u.searchParams.delete('password');
+    return `${u.protocol}//${u.username ? u.username + (u.password ? ':***' : '') + '@' : ''}${u.host}${u.pathname}`;
+  } catch {
+    return '<unparseable database URL>';
+  }
+}
+
+function urlTarget(url: string): ConnectionTarget {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DataioError('USAGE', `the database URL is not a valid URL: ${redactUrl(url)}`, {
+      hint: 'use postgresql://user:password@host:5432/database',
+    });
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
+    throw new DataioError('USAGE', `the database URL must start with postgresql://, not ${parsed.protocol}//`);
+  }
+  const passfile = parsed.searchParams.get('passfile');
+  parsed.searchParams.delete('passfile');
+  const clientConfig: pg.ClientConfig = { connectionString: parsed.toString() };
+  if (passfile && !parsed.password) {
+    // libpq's passfile= parameter (which `dataio db url` uses); node-postgres does not know it.
+    let text = '';
+    try {
+      text = readFileSync(passfile, 'utf8');
+    } catch (err) {
+      throw new DataioError('DB_AUTH', `cannot read the passfile named in the database URL: ${passfile}`, { cause: err });
+    }
+    const user = decodeURIComponent(parsed.username) || process.env['USER'] || '';
+    const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
+    const password = pgpassLookup(text, parsed.hostname, parsed.port || '5432', database, user);
+    if (password !== undefined) clientConfig.password = password;
+  }
+  return { clientConfig, display: redactUrl(url) };
+}
+
+function pgEnvTarget(): ConnectionTarget {
+  // node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE and ~/.pgpass itself.
+  const env = process.env;
+  const user = env['PGUSER'] ?? env['USER'] ?? '';
+  const display = `${user}@${env['PGHOST'] ?? 'localhost'}:${env['PGPORT'] ?? '5432'}/${env['PGDATABASE'] ?? user} (from PG* variables)`;
+  return { clientConfig: {}, display };
+}
+
+/** Resolve where to connect; starts the embedded server when that is the target. */
+export async function resolveTarget(config: Config, notices?: Notices): Promise<ConnectionTarget> {
+  const t = config.target;
+  if (t.kind === 'url') return urlTarget(t.url);
+  if (t.kind === 'pgenv') return pgEnvTarget();
+  const r = await ensureEmbedded(config.home);
+  if (r.started && notices) {
+    notices.note(
+      `dataio: started the embedded PostgreSQL on ${r.connection.host}:${r.connection.port} (data in ${config.home}); \`dataio db stop\` stops it`,
+    );
+  }
+  const c = r.connection;
+  return {
+    clientConfig: { host: c.host, port: c.port, user: c.user, password: c.password, database: c.database },
+    display: `embedded PostgreSQL at ${c.host}:${c.port}`,
+  };
+}
+
+export async function connectClient(target: ConnectionTarget, applicationName = 'dataio'): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionTimeoutMillis: 15_000,
+    application_name: applicationName,
+    ...target.clientConfig,
+  });
+  // An idle client whose connection drops emits 'error'; without a listener that would crash the
+  // process. The failure surfaces on the next query instead.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (err) {
+    await client.end().catch(() => undefined);
+    throw mapConnectError(err, target.display);
+  }
+  return client;
+}
+
+/** Run fn with a connected client, always closing it. */
+export async function withClient<T>(target: ConnectionTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(target);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Mapping server and socket errors to DataioError, by SQLSTATE and errno (never by message text).
+ */
+import { DataioError, type ErrorCode } from '../errors.js';
+
+/** The fields of pg's DatabaseError that we use (pg-protocol/src/messages.ts). */
+export interface PgErrorFields {
+  message: string;
+  code?: string;
+  detail?: string;
+  hint?: string;
+  where?: string;
+  column?: string;
+  table?: string;
+  severity?: string;
+}
+
+export function isPgError(err: unknown): err is Error & PgErrorFields {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && 'severity' in err;
+}
+
+export function errnoOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && !/^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function mapConnectError(err: unknown, display: string): DataioError {
+  if (err instanceof DataioError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const errno = errnoOf(err);
+  const where = `cannot connect to ${display}`;
+  if (isPgError(err)) {
+    const code = err.code ?? '';
+    if (code === '28P01' || code === '28000') {
+      return new DataioError('DB_AUTH', `${where}: ${err.message}`, {
+        hint: 'check the user and password (in --db, DATABASE_URL, PGPASSWORD or ~/.pgpass)',
+        detail: `SQLSTATE ${code}`,
+        cause: err,
+      });
+    }
+    if (code === '3D000') {
+      return new DataioError('DB_NOT_FOUND', `${where}: ${err.message}`, {
+        hint: 'create it (createdb) or name another database',
+        detail: `SQLSTATE ${code}`,
+        cause: err,
+      });
+    }
+    if (code === '53300') {
+      return new DataioError('DB_UNREACHABLE', `${where}: the server has no free connections (${err.message})`, {
+        hint: 'use fewer --workers, or raise max_connections',
+        detail: `SQLSTATE ${code}`,
+        cause: err,
+      });
+    }
+    return new DataioError('DB_UNREACHABLE', `${where}: ${err.message}`, { detail: `SQLSTATE ${code}`, cause: err });
+  }
+  const reason =
+    errno === 'ECONNREFUSED'
+      ? 'connection refused'
+      : errno === 'ENOTFOUND' || errno === 'EAI_AGAIN'
+        ? 'unknown host'
+        : errno === 'ETIMEDOUT' || /timeout/i.test(errno ?? '')
+          ? 'timed out'
+          : message;
+  return new DataioError('DB_UNREACHABLE', `${where}: ${reason}`, {
+    hint: 'is the server running, and are --db / DATABASE_URL / PGHOST right?',
+    detail: errno,
+    cause: err,
+  });
+}
+
+/** `COPY t, line 3, column score: "abc"` → { line: 3, column: 'score' } */
+export function parseCopyWhere(where: string | undefined): { line?: number; column?: string } {
+  if (!where) return {};
+  const m = /COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?/.exec(where);
+  if (!m) return {};
+  const out: { line?: number; column?: string } = { line: Number.parseInt(m[1] ?? '', 10) };
+  if (m[2] !== undefined) out.column = m[2];
+  return out;
+}
+
+function codeForSqlstate(sqlstate: string): ErrorCode {
+  if (sqlstate === '42P01') return 'TABLE_NOT_FOUND';
+  if (sqlstate === '42703') return 'COLUMN_NOT_FOUND';
+  if (sqlstate === '42P07') return 'TABLE_EXISTS';
+  if (sqlstate === '42501') return 'DB_PERMISSION';
+  const cls = sqlstate.slice(0, 2);
+  if (cls === '22' || cls === '23') return 'DATA_ERROR';
+  if (cls === '08') return 'DB_UNREACHABLE';
+  return 'DB_ERROR';
+}
+
+export interface QueryErrorContext {
+  /** What we were doing, e.g. "import into public.t". */
+  action: string;
+  /** For COPY FROM: maps the server's "line N" (the N-th record of this COPY) to the input line. */
+  lineOf?: (serverLine: number) => number;
+}
+
+/** A server error during a query or COPY, as one line naming the input line and column. */
+export function mapQueryError(err: unknown, ctx: QueryErrorContext): DataioError {
+  if (err instanceof DataioError) return err;
+  if (!isPgError(err)) {
+    const errno = errnoOf(err);
+    const message = err instanceof Error ? err.message : String(err);
+    return new DataioError('DB_UNREACHABLE', `${ctx.action} failed: lost the connection to the server (${errno ?? message})`, {
+      hint: 'check that the server is up, then run the command again',
+      cause: err,
+    });
+  }
+  const sqlstate = err.code ?? '';
+  const where = parseCopyWhere(err.where);
+  let line: number | undefined;
+  if (where.line !== undefined && ctx.lineOf !== undefined) line = ctx.lineOf(where.line);
+  const parts = [`${ctx.action} failed`];
+  if (line !== undefined) parts.push(`at input line ${line}`);
+  if (where.column !== undefined) parts.push(`column ${where.column}`);
+  const msg = `${parts.join(', ')}: ${err.message}`;
+  const info: { hint?: string; line?: number; detail: string; cause: unknown } = {
+    detail: [`SQLSTATE ${sqlstate}`, err.detail, err.where].filter(Boolean).join('; '),
+    cause: err,
+  };
+  const hint = err.hint ?? defaultHint(sqlstate);
+  if (hint !== undefined) info.hint = hint;
+  if (line !== undefined) info.line = line;
+  return new DataioError(codeForSqlstate(sqlstate), msg, info);
+}
+
+function defaultHint(sqlstate: string): string | undefined {
+  if (sqlstate === '42P01') return 'check the table name (schema.table), or pass --create to make it from the input';
+  if (sqlstate === '42501') return 'the database role lacks the privilege; ask for it or use another role';
+  if (sqlstate.startsWith('22')) return 'fix the value in the input, or load it into a text column';
+  if (sqlstate === '23505') return 'the row duplicates a key already in the table';
+  return undefined;
+}
