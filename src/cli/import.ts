@@ -105,7 +105,7 @@ export function defineImport(program: Command, run: Runner): void {
 function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
   if (json) {
     ctx.io.stdout.write(
-      JSON.stringify({ table: r.table, rows: r.rows, bytes: r.bytes, seconds: r.seconds, rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)), batches: r.batches, workers: r.workers, created: r.created }) + '\n',
+      JSON.stringify({ table: r.table, rows: r.rows, bytes: r.bytes, seconds: r.seconds, rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)), batches: r.batches, workers: r.workers, created: r.created, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n',
     );
     return;
   }

@@ -14,12 +14,15 @@ import { isPgError } from '../pg/pg-errors.js';
 
 export interface CopyWorkerBatch {
   chunks: Buffer[];
+  firstLine: number;
 }
 
 interface Worker {
   client: pg.Client;
   id: number;
   broken: boolean;
+  /** The batch this connection is loading now, if any. */
+  current: CopyWorkerBatch | undefined;
 }
 
 export interface CopyPoolOptions {
@@ -55,7 +58,7 @@ export class CopyPool {
     this.opening++;
     try {
       const client = await connectClient(this.o.target, 'dataio import');
-      const w: Worker = { client, id: this.all.length, broken: false };
+      const w: Worker = { client, id: this.all.length, broken: false, current: undefined };
       this.all.push(w);
       try {
         await client.query('BEGIN');
@@ -99,6 +102,7 @@ export class CopyPool {
   /** COPY one batch on a free connection (inside that connection's transaction); returns its rows. */
   async copy(batch: CopyWorkerBatch): Promise<number> {
     const w = await this.acquire();
+    w.current = batch;
     try {
       const stream = w.client.query(copyFrom(this.o.copySql));
       // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
@@ -108,8 +112,14 @@ export class CopyPool {
       w.broken = true;
       throw err;
     } finally {
+      w.current = undefined;
       this.release(w);
     }
+  }
+
+  /** Server process ids of the pool's connections, with the batch each is loading now. */
+  backends(): { pid: number; batch: CopyWorkerBatch | undefined }[] {
+    return this.all.map((w) => ({ pid: (w.client as unknown as { processID: number }).processID, batch: w.current }));
   }
 
   /** Commit every connection's transaction. */

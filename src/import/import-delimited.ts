@@ -4,7 +4,6 @@
  * connections; PostgreSQL parses and checks every value. All or nothing: every connection keeps one
  * transaction, committed only when every batch is in.
  */
-import pLimit from 'p-limit';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { ChunkReader, openInput, type InputSource } from '../io/input.js';
@@ -16,7 +15,8 @@ import type { Progress } from '../progress/progress.js';
 import { Batcher, type Batch } from './batcher.js';
 import { CopyPool } from './copy-pool.js';
 import { inferTypes } from './infer.js';
-import { readPrologue, type DelimitedFormat } from './prologue.js';
+import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
+import { loadBatches } from './engine.js';
 import { countLines, csvDialect, makeScanner, TEXT_DIALECT, type Eol } from './scanner.js';
 
 export interface DelimitedImportOptions {
@@ -140,18 +140,101 @@ async function freeConnections(client: pg.Client): Promise<number> {
   return r.rows[0]?.free ?? 0;
 }
 
+/** How many workers to use: no more than the server has connections free (keeping one spare). */
+async function chooseWorkers(client: pg.Client, o: DelimitedImportOptions, warn: (m: string) => void): Promise<number> {
+  let workers = o.workers;
+  const free = await freeConnections(client);
+  if (free - 1 < workers) {
+    const reduced = Math.max(1, free - 1);
+    if (reduced < workers) warn(`the server has ${free} free connections: using ${reduced} workers instead of ${workers}`);
+    workers = reduced;
+  }
+  if (o.truncate && workers > 1) {
+    // TRUNCATE takes a lock that admits no other writer until commit, and it must share the load's
+    // transaction so that a failed import leaves the old rows in place: one connection, then.
+    warn('--truncate loads over one connection (TRUNCATE locks out other writers until the commit)');
+    workers = 1;
+  }
+  return workers;
+}
+
+interface PreparedTable {
+  table: TableInfo;
+  copySql: string;
+  created: boolean;
+}
+
+/** Find (or, with --create, make) the table and build the COPY statement for the input's columns. */
+async function prepareTable(client: pg.Client, tableName: TableName, o: DelimitedImportOptions, fmt: DelimitedFormat, prologue: Prologue): Promise<PreparedTable> {
+  let table = await lookupTable(client, tableName);
+  let copyColumns: string[] | undefined;
+  let created = false;
+  if (o.create) {
+    if (table) {
+      throw new DataioError('TABLE_EXISTS', `table ${table.display} already exists`, {
+        hint: 'drop --create to load into it, or choose another --table',
+      });
+    }
+    const names = o.columns ?? prologue.header ?? [];
+    names.forEach((n, i) => {
+      if (n === '') throw new DataioError('INPUT_FORMAT', `header column ${i + 1} has no name`, { hint: 'name it, or pass --columns' });
+    });
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) throw new DataioError('INPUT_FORMAT', `the header names the column "${dup}" twice`, { hint: 'rename one, or pass --columns' });
+    const types = inferTypes(names.length, prologue.sample);
+    try {
+      await client.query(createTableSql(tableName, names, types));
+    } catch (err) {
+      throw mapQueryError(err, { action: `create table ${displayName(tableName)}` });
+    }
+    created = true;
+    table = await lookupTable(client, tableName);
+    copyColumns = names;
+  }
+  if (!table) {
+    throw new DataioError('TABLE_NOT_FOUND', `table ${displayName(tableName)} does not exist`, {
+      hint: 'check the name (schema.table), or pass --create to make it from the input',
+    });
+  }
+  if (!o.create) {
+    const given = o.columns ?? prologue.header;
+    if (given !== undefined) copyColumns = matchColumns(given, table);
+  }
+  const columnSql = copyColumns === undefined ? '' : ` (${copyColumns.map(quoteIdent).join(', ')})`;
+  // FREEZE: rows loaded into a table truncated in the same transaction can be written frozen,
+  // sparing the later vacuum (not allowed for partitioned tables).
+  const freeze = o.truncate && table.kind === 'r' ? ', FREEZE' : '';
+  return { table, created, copySql: `COPY ${table.sql}${columnSql} FROM STDIN (${copyOptionsSql(fmt, o.encoding)}${freeze})` };
+}
+
+/** The input after its prologue, as batches of whole records. */
+async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: Prologue, batchSize: number): AsyncGenerator<Batch> {
+  if (prologue.empty) return;
+  const batcher = new Batcher({
+    batchSize,
+    scanner: makeScanner(fmt.dialect, prologue.eol ?? 'lf'),
+    eol: prologue.eol,
+    startOffset: prologue.dataOffset,
+    startLine: prologue.dataLine,
+  });
+  for await (const chunk of reader) yield* batcher.push(chunk);
+  const last = batcher.end();
+  if (last) yield last;
+}
+
 export async function importDelimited(target: ConnectionTarget, o: DelimitedImportOptions, hooks: ImportHooks): Promise<ImportResult> {
   const fmt = delimitedFormat(o);
   if (!o.header && o.columns === undefined && o.create) {
     throw usage('--create needs column names: give the input a header, or pass --columns');
   }
   const tableName = parseTableName(o.table);
+  const action = `import into ${displayName(tableName)}`;
   const started = Date.now();
   const input: InputSource = await openInput(o.input);
   const reader = new ChunkReader(input.chunks);
   let coordinator: pg.Client | undefined;
   let pool: CopyPool | undefined;
-  let created = false;
+  let prepared: PreparedTable | undefined;
   let progress: Progress | undefined;
   try {
     const prologue = await readPrologue(reader, fmt, {
@@ -160,128 +243,47 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
       stripBom: o.encoding === undefined || /^utf-?8$/i.test(o.encoding),
     });
     coordinator = await connectClient(target, 'dataio import');
-    let table = await lookupTable(coordinator, tableName);
-    let copyColumns: string[] | undefined = o.columns;
-    const action = `import into ${displayName(tableName)}`;
-    if (o.create) {
-      if (table) {
-        throw new DataioError('TABLE_EXISTS', `table ${table.display} already exists`, {
-          hint: 'drop --create to load into it, or choose another --table',
-        });
-      }
-      const names = o.columns ?? prologue.header ?? [];
-      names.forEach((n, i) => {
-        if (n === '') throw new DataioError('INPUT_FORMAT', `header column ${i + 1} has no name`, { hint: 'name it, or pass --columns' });
-      });
-      const dup = names.find((n, i) => names.indexOf(n) !== i);
-      if (dup !== undefined) throw new DataioError('INPUT_FORMAT', `the header names the column "${dup}" twice`, { hint: 'rename one, or pass --columns' });
-      const types = inferTypes(names.length, prologue.sample);
-      try {
-        await coordinator.query(createTableSql(tableName, names, types));
-      } catch (err) {
-        throw mapQueryError(err, { action: `create table ${displayName(tableName)}` });
-      }
-      created = true;
-      table = await lookupTable(coordinator, tableName);
-      copyColumns = names;
-    }
-    if (!table) {
-      throw new DataioError('TABLE_NOT_FOUND', `table ${displayName(tableName)} does not exist`, {
-        hint: 'check the name (schema.table), or pass --create to make it from the input',
-      });
-    }
-    if (copyColumns === undefined && prologue.header !== undefined) copyColumns = matchColumns(prologue.header, table);
-    else if (copyColumns !== undefined && !o.create) copyColumns = matchColumns(copyColumns, table);
-    const columnSql = copyColumns === undefined ? '' : ` (${copyColumns.map(quoteIdent).join(', ')})`;
-    const copySql = `COPY ${table.sql}${columnSql} FROM STDIN (${copyOptionsSql(fmt, o.encoding)})`;
-
-    let workers = o.workers;
-    const free = await freeConnections(coordinator);
-    if (free - 1 < workers) {
-      const reduced = Math.max(1, free - 1);
-      if (reduced < workers) hooks.warn(`the server has ${free} free connections: using ${reduced} workers instead of ${workers}`);
-      workers = reduced;
-    }
-
-    if (o.truncate) {
-      // Emptied inside the import's transaction, so a failed import leaves the old rows in place.
-      // DELETE rather than TRUNCATE: TRUNCATE's exclusive lock would block the other connections' COPY.
-      await coordinator.query('BEGIN');
-      await coordinator.query(`DELETE FROM ${table.sql}`);
-    }
-
-    pool = new CopyPool({ target, maxWorkers: workers, copySql, warn: hooks.warn });
-    progress = hooks.progress(input.size);
-    const limit = pLimit(workers);
-    const maxInFlight = Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / Math.max(o.batchSize, 1))));
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown;
+    prepared = await prepareTable(coordinator, tableName, o, fmt, prologue);
+    const { table, copySql } = prepared;
+    const workers = await chooseWorkers(coordinator, o, hooks.warn);
+    pool = new CopyPool({
+      target,
+      maxWorkers: workers,
+      copySql,
+      warn: hooks.warn,
+      ...(o.truncate ? { sessionSql: [`TRUNCATE ${table.sql}`] } : {}),
+    });
+    const activeProgress = hooks.progress(input.size);
+    progress = activeProgress;
     let rows = 0;
     let bytes = 0;
     let batches = 0;
-    const tick = () => progress?.update({ bytes: input.gzip || input.size === undefined ? bytes : input.rawBytesRead(), rows });
-    const eol = prologue.eol;
-    const dispatch = async (batch: Batch) => {
-      while (inflight.size >= maxInFlight) await Promise.race(inflight);
-      const activePool = pool as CopyPool;
-      const p: Promise<void> = limit(() => activePool.copy(batch)).then(
-        (n) => {
-          rows += n;
-          bytes += batch.bytes;
-          batches++;
-          tick();
-        },
-        (err: unknown) => {
-          if (failure !== undefined) return;
-          failure = mapQueryError(err, { action, lineOf: (n) => lineOfRecord(batch, n, fmt, eol) });
-        },
-      );
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
-    };
-
-    if (eol !== null || !prologue.empty) {
-      const batcher = new Batcher({
-        batchSize: o.batchSize,
-        scanner: makeScanner(fmt.dialect, eol ?? 'lf'),
-        eol,
-        startOffset: prologue.dataOffset,
-        startLine: prologue.dataLine,
-      });
-      outer: for await (const chunk of reader) {
-        for (const batch of batcher.push(chunk)) {
-          if (failure !== undefined) break outer;
-          await dispatch(batch);
-        }
-        tick();
-      }
-      const last = batcher.end();
-      if (last && failure === undefined) await dispatch(last);
-    }
-    await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
+    await loadBatches(batchesOf(reader, fmt, prologue, o.batchSize), {
+      pool,
+      workers,
+      maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / Math.max(o.batchSize, 1)))),
+      monitor: coordinator,
+      action,
+      onLoaded: (batch, n) => {
+        rows += n;
+        bytes += batch.bytes;
+        batches++;
+        activeProgress.update({ bytes: input.gzip || input.size === undefined ? bytes : input.rawBytesRead(), rows });
+      },
+      mapError: (err, batch) => mapQueryError(err, { action, lineOf: (n) => lineOfRecord(batch, n, fmt, prologue.eol) }),
+    });
     // Every batch is in: make it all visible at once.
     await pool.commit();
-    if (o.truncate) await coordinator.query('COMMIT');
     progress.stop();
     progress = undefined;
-    return {
-      table: table.display,
-      rows,
-      bytes,
-      batches,
-      workers: pool.size,
-      seconds: (Date.now() - started) / 1000,
-      created,
-    };
+    return { table: table.display, rows, bytes, batches, workers: pool.size, seconds: (Date.now() - started) / 1000, created: prepared.created };
   } catch (err) {
     progress?.stop();
     await pool?.rollback();
-    if (coordinator && o.truncate) await coordinator.query('ROLLBACK').catch(() => undefined);
-    if (created && coordinator) {
-      await coordinator.query(`DROP TABLE IF EXISTS ${qualifiedName(tableName)}`).catch(() => undefined);
+    if (prepared?.created && coordinator) {
+      await coordinator.query(`DROP TABLE IF EXISTS ${prepared.table.sql}`).catch(() => undefined);
     }
-    throw err instanceof DataioError ? err : mapQueryError(err, { action: `import into ${displayName(tableName)}` });
+    throw err instanceof DataioError ? err : mapQueryError(err, { action });
   } finally {
     await reader.close().catch(() => undefined);
     await pool?.close();

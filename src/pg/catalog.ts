@@ -14,6 +14,8 @@ export interface TableInfo {
   /** Schema-qualified, quoted: safe to put into SQL. */
   sql: string;
   display: string;
+  /** pg_class.relkind: 'r' table, 'p' partitioned table, 'f' foreign table, 'v' view… */
+  kind: string;
   columns: ColumnInfo[];
 }
 
@@ -27,11 +29,11 @@ export async function lookupTable(client: pg.Client, t: TableName): Promise<Tabl
        FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
     [oid],
   );
-  const ns = await client.query<{ schema: string }>(
-    'SELECT n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1',
+  const ns = await client.query<{ schema: string; kind: string }>(
+    'SELECT n.nspname AS schema, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1',
     [oid],
   );
   const schema = ns.rows[0]?.schema ?? t.schema;
   const full: TableName = schema === undefined ? t : { schema, name: t.name };
-  return { oid: Number(oid), sql: qualifiedName(full), display: displayName(t), columns: cols.rows };
+  return { oid: Number(oid), sql: qualifiedName(full), display: displayName(t), kind: ns.rows[0]?.kind ?? 'r', columns: cols.rows };
 }

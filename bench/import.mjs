@@ -1,0 +1,163 @@
+// `npm run bench` (import part): dataio import side by side with psql \copy (one session, and two
+// sessions on pre-split halves), pgloader where installed, and dataio at several worker counts, in one
+// run, alternating, medians over ROUNDS rounds. Prints a markdown table of times and ratios.
+// Env: ROWS (default 2000000), ROUNDS (default 3), WORKERS (default "1,2,4,8,32"), BATCH (dataio --batch-size).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, createReadStream, createWriteStream, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import pg from 'pg';
+import { startServers, stopServers } from '../scripts/pg-servers.mjs';
+
+const root = new URL('..', import.meta.url).pathname;
+const ROWS = Number(process.env.ROWS ?? 2_000_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const WORKERS = (process.env.WORKERS ?? '1,2,4,8,32').split(',').map(Number);
+const dataDir = join(root, 'bench/data');
+mkdirSync(dataDir, { recursive: true });
+const csv = join(dataDir, `bench-${ROWS}.csv`);
+const DDL = 'id bigint, name text, category text, value double precision, created_at timestamptz, description text';
+
+function sh(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const secs = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+      else resolve({ secs, out, err });
+    });
+  });
+}
+
+async function splitHalves() {
+  const a = join(dataDir, `bench-${ROWS}-a.csv`);
+  const b = join(dataDir, `bench-${ROWS}-b.csv`);
+  if (existsSync(a) && existsSync(b)) return [a, b];
+  // The benchmark data has no newline inside fields, so lines are records.
+  const half = Math.floor(ROWS / 2);
+  const wa = createWriteStream(a);
+  const wb = createWriteStream(b);
+  let header;
+  let n = -1;
+  let rest = '';
+  for await (const chunk of createReadStream(csv, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop();
+    let outA = '';
+    let outB = '';
+    for (const line of lines) {
+      if (n === -1) {
+        header = line;
+        outA += line + '\n';
+        outB += line + '\n';
+      } else if (n < half) outA += line + '\n';
+      else outB += line + '\n';
+      n++;
+    }
+    if (!wa.write(outA)) await once(wa, 'drain');
+    if (!wb.write(outB)) await once(wb, 'drain');
+  }
+  if (rest) wb.write(rest + '\n');
+  wa.end();
+  wb.end();
+  await Promise.all([once(wa, 'finish'), once(wb, 'finish')]);
+  void header;
+  return [a, b];
+}
+
+function median(xs) {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)];
+}
+
+if (!existsSync(csv)) {
+  console.error(`generating ${ROWS} rows into ${csv}`);
+  execFileSync(process.execPath, [join(root, 'bench/gen-csv.mjs'), String(ROWS), csv], { stdio: 'inherit' });
+}
+const [halfA, halfB] = await splitHalves();
+const servers = await startServers({ only: ['pg18-embedded'] });
+const server = servers[0];
+const client = new pg.Client({ connectionString: server.url });
+await client.connect();
+const size = statSync(csv).size;
+const hasPgloader = (() => {
+  try {
+    execFileSync('pgloader', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+async function freshTable() {
+  await client.query('DROP TABLE IF EXISTS bench');
+  await client.query(`CREATE TABLE bench (${DDL})`);
+  await client.query('CHECKPOINT');
+}
+
+async function check() {
+  const r = await client.query('SELECT count(*)::int AS n FROM bench');
+  if (r.rows[0].n !== ROWS) throw new Error(`expected ${ROWS} rows, found ${r.rows[0].n}`);
+}
+
+const psqlCopy = (file) => ['psql', [server.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
+const dataio = (workers) => [process.execPath, [join(root, 'bin/dataio'), 'import', csv, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : [])]];
+
+const cases = [
+  ['psql \\copy, 1 session', async () => (await sh(...psqlCopy(csv))).secs],
+  ['psql \\copy, 2 sessions on halves', async () => {
+    const started = process.hrtime.bigint();
+    await Promise.all([sh(...psqlCopy(halfA)), sh(...psqlCopy(halfB))]);
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  }],
+  ['dataio (defaults)', async () => run(dataio())],
+  ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
+];
+const rss = {};
+async function run([cmd, args]) {
+  const r = await sh(cmd, args);
+  const summary = JSON.parse(r.out.trim().split('\n').pop());
+  const label = args.includes('--workers') ? `dataio --workers ${args[args.indexOf('--workers') + 1]}` : 'dataio (defaults)';
+  rss[label] = Math.max(rss[label] ?? 0, summary.peakRssMB ?? 0);
+  return r.secs;
+}
+
+const times = Object.fromEntries(cases.map(([name]) => [name, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? cases : [...cases].reverse();
+  for (const [name, fn] of order) {
+    await freshTable();
+    const secs = await fn();
+    await check();
+    times[name].push(secs);
+    console.error(`round ${round + 1}: ${name}: ${secs.toFixed(2)} s`);
+  }
+}
+if (hasPgloader) {
+  await freshTable();
+  const load = join(dataDir, 'bench.load');
+  writeFileSync(load, `LOAD CSV FROM '${csv}' (id, name, category, value, created_at, description)
+    INTO ${server.url}?bench (id, name, category, value, created_at, description)
+    WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"', fields escaped by double-quote;\n`);
+  const r = await sh('pgloader', ['--quiet', load]);
+  await check();
+  times['pgloader (1 round)'] = [r.secs];
+  console.error(`pgloader: ${r.secs.toFixed(2)} s`);
+}
+await client.end();
+await stopServers(servers);
+
+const base = median(times['psql \\copy, 2 sessions on halves']);
+const one = median(times['psql \\copy, 1 session']);
+console.log(`\nImport of ${ROWS.toLocaleString('en-US')} rows (${(size / 1e6).toFixed(0)} MB CSV), PostgreSQL 18 embedded, median of ${ROUNDS} alternating rounds:\n`);
+console.log('| way | median s | vs 2 psql sessions | vs 1 psql session | peak RSS MB |');
+console.log('| --- | ---: | ---: | ---: | ---: |');
+for (const [name, xs] of Object.entries(times)) {
+  const m = median(xs);
+  console.log(`| ${name} | ${m.toFixed(2)} | ${(m / base).toFixed(2)}× | ${(m / one).toFixed(2)}× | ${rss[name] ? rss[name].toFixed(0) : ''} |`);
+}
