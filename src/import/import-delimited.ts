@@ -17,7 +17,7 @@ import { CopyPool } from './copy-pool.js';
 import { inferTypes } from './infer.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
 import { loadBatches } from './engine.js';
-import { countLines, csvDialect, makeScanner, TEXT_DIALECT, type Eol } from './scanner.js';
+import { csvDialect, makeScanner, TEXT_DIALECT } from './scanner.js';
 
 export interface DelimitedImportOptions {
   input: string;
@@ -101,29 +101,6 @@ export function matchColumns(header: readonly string[], table: TableInfo): strin
     seen.add(match);
     return match;
   });
-}
-
-/** Physical input line of the n-th (1-based) record of a batch: PostgreSQL counts records, we report lines. */
-export function lineOfRecord(batch: Batch, n: number, fmt: DelimitedFormat, eol: Eol | null): number {
-  if (eol === null || n <= 1) return batch.firstLine;
-  const scanner = makeScanner(fmt.dialect, eol);
-  let line = batch.firstLine;
-  let records = 1;
-  for (const chunk of batch.chunks) {
-    let pos = 0;
-    while (records < n) {
-      const end = scanner.findEnd(chunk, pos);
-      if (end === -1) {
-        line += countLines(chunk.subarray(pos), eol);
-        break;
-      }
-      line += countLines(chunk.subarray(pos, end), eol);
-      records++;
-      pos = end;
-    }
-    if (records >= n) return line;
-  }
-  return line;
 }
 
 function createTableSql(t: TableName, names: string[], types: string[]): string {
@@ -270,7 +247,16 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
         batches++;
         activeProgress.update({ bytes: input.gzip || input.size === undefined ? bytes : input.rawBytesRead(), rows });
       },
-      mapError: (err, batch) => mapQueryError(err, { action, lineOf: (n) => lineOfRecord(batch, n, fmt, prologue.eol) }),
+      mapError: (err, batch) =>
+        mapQueryError(err, {
+          action,
+          // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
+          // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
+          lineOf: (n) => batch.firstLine + n - 1,
+          ...(prepared?.created
+            ? { dataHint: `--create chose the column types from the first ${o.sampleRows} rows: raise --sample, or create the table yourself` }
+            : {}),
+        }),
     });
     // Every batch is in: make it all visible at once.
     await pool.commit();

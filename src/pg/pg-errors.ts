@@ -95,6 +95,8 @@ export interface QueryErrorContext {
   action: string;
   /** For COPY FROM: maps the server's "line N" (the N-th record of this COPY) to the input line. */
   lineOf?: (serverLine: number) => number;
+  /** A better hint for bad values (class 22), e.g. when the types were inferred from a sample. */
+  dataHint?: string;
 }
 
 /** A server error during a query or COPY, as one line naming the input line and column. */
@@ -120,7 +122,7 @@ export function mapQueryError(err: unknown, ctx: QueryErrorContext): DataioError
     detail: [`SQLSTATE ${sqlstate}`, err.detail, err.where].filter(Boolean).join('; '),
     cause: err,
   };
-  const hint = err.hint ?? defaultHint(sqlstate);
+  const hint = (sqlstate.startsWith('22') ? ctx.dataHint : undefined) ?? err.hint ?? defaultHint(sqlstate);
   if (hint !== undefined) info.hint = hint;
   if (line !== undefined) info.line = line;
   return new DataioError(codeForSqlstate(sqlstate), msg, info);

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { query, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'dataio-import-'));
+chmodSync(dir, 0o755);
+function file(name: string, content: string | Buffer): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  chmodSync(p, 0o644);
+  return p;
+}
+
+async function create(server: TestServer, ddl: string): Promise<string> {
+  const t = uniqueName('i');
+  await query(server, `CREATE TABLE ${t} (${ddl})`);
+  return t;
+}
+
+async function dump(server: TestServer, t: string, order = '1'): Promise<unknown[]> {
+  return query(server, `SELECT * FROM ${t} ORDER BY ${order}`);
+}
+
+function bigCsv(rows: number, bad?: { at: number; value: string }): string {
+  let s = 'id,name,amount\n';
+  for (let i = 1; i <= rows; i++) s += `${i},"name ${i}${i % 50 === 0 ? '\nsecond line' : ''}",${bad && bad.at === i ? bad.value : i * 1.5}\n`;
+  return s;
+}
+
+for (const server of testServers()) {
+  const db = ['--db', server.url, '--progress', 'none'];
+  describe(`import on ${server.name}`, () => {
+    it('reads gzip files and stdin (plain and gzip)', async () => {
+      const csv = 'id,name\n1,a\n2,"b\nc"\n';
+      const gz = file('g.csv.gz', gzipSync(csv));
+      for (const [args, stdin] of [
+        [[gz], undefined],
+        [['-'], csv],
+        [['-'], gzipSync(csv)],
+      ] as const) {
+        const t = await create(server, 'id int, name text');
+        const r = await runCli(['import', ...args, '--table', t, ...db], stdin === undefined ? {} : { stdin });
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(await dump(server, t), [
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b\nc' },
+        ]);
+      }
+    });
+
+    it('says which input line, column and value the server rejected, and loads nothing', async () => {
+      const t = await create(server, 'id int, name text, amount numeric');
+      // Records 50, 100, … 900 hold a newline: the 901st record is on input line 1 + 901 + 18.
+      const f = file('bad.csv', bigCsv(1000, { at: 901, value: 'abc' }));
+      const r = await runCli(['import', f, '--table', t, '--batch-size', '1KB', '--workers', '4', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: import into \S+ failed, at input line 920, column amount: invalid input syntax for type numeric: "abc"$/m);
+      assert.doesNotMatch(r.stderr, /SQLSTATE/);
+      assert.deepEqual(await dump(server, t), []);
+      const v = await runCli(['import', f, '--table', t, '--verbose', ...db]);
+      assert.equal(v.code, 1);
+      assert.match(v.stderr, /SQLSTATE 22P02/);
+    });
+
+    it('maps header names to columns case-insensitively, and names a header that is no column', async () => {
+      const t = await create(server, '"Id" int, name text');
+      const ok = await runCli(['import', file('h.csv', 'NAME,id\nx,1\n'), '--table', t, ...db]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await dump(server, t), [{ Id: 1, name: 'x' }]);
+      const bad = await runCli(['import', file('h2.csv', 'id,nope\n1,2\n'), '--table', t, ...db]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /the input column "nope" is not a column of/);
+    });
+
+    it('takes --delimiter, --quote, --escape, --null, --no-header with --columns', async () => {
+      const t = await create(server, 'a text, b text, c text');
+      const f = file('d.csv', "x;'q;\\'z';NA\n;'';\n");
+      const r = await runCli(['import', f, '--table', t, '--delimiter', ';', '--quote', "'", '--escape', '\\', '--null', 'NA', '--no-header', '--columns', 'c,b,a', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await dump(server, t, 'c'), [
+        { a: '', b: '', c: '' },
+        { a: null, b: "q;'z", c: 'x' },
+      ]);
+    });
+
+    it('loads TSV as PostgreSQL text format (escapes, \\N)', async () => {
+      const t = await create(server, 'id int, note text');
+      const r = await runCli(['import', file('t.tsv', 'id\tnote\n1\ta\\tb\\nc\n2\t\\N\n'), '--table', t, ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await dump(server, t), [
+        { id: 1, note: 'a\tb\nc' },
+        { id: 2, note: null },
+      ]);
+    });
+
+    it('--truncate replaces the rows, and a failed import keeps the old ones', async () => {
+      const t = await create(server, 'id int primary key, name text');
+      await query(server, `INSERT INTO ${t} VALUES (1, 'old'), (5, 'old')`);
+      const ok = await runCli(['import', file('tr.csv', 'id,name\n1,new\n2,new\n'), '--table', t, '--truncate', ...db]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await dump(server, t), [
+        { id: 1, name: 'new' },
+        { id: 2, name: 'new' },
+      ]);
+      const bad = await runCli(['import', file('tr2.csv', 'id,name\n7,x\nseven,y\n'), '--table', t, '--truncate', ...db]);
+      assert.equal(bad.code, 1);
+      assert.deepEqual(await dump(server, t), [
+        { id: 1, name: 'new' },
+        { id: 2, name: 'new' },
+      ]);
+    });
+
+    it('fails instead of hanging when rows in two batches share a unique key', async () => {
+      const t = await create(server, 'id int primary key, name text');
+      let csv = 'id,name\n';
+      for (let i = 1; i <= 3000; i++) csv += `${i === 2900 ? 5 : i},n${i}\n`;
+      const r = await runCli(['import', file('dup.csv', csv), '--table', t, '--batch-size', '1KB', '--workers', '4', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /error: import into \S+ failed/);
+      assert.match(r.stderr, /duplicate|unique/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+      const one = await runCli(['import', file('dup.csv', csv), '--table', t, '--workers', '1', ...db]);
+      assert.equal(one.code, 1);
+      assert.match(one.stderr, /at input line 2901.*duplicate key value/);
+    });
+
+    it('--create drops the table it made when the import fails, and says to raise --sample', async () => {
+      const t = uniqueName('c');
+      const f = file('c.csv', bigCsv(300, { at: 250, value: 'N/A' }));
+      const r = await runCli(['import', f, '--table', t, '--create', '--sample', '100', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /--sample/);
+      assert.deepEqual(await query(server, 'SELECT to_regclass($1) AS r', [t]), [{ r: null }]);
+      const ok = await runCli(['import', f, '--table', t, '--create', '--sample', '1000', ...db]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await query(server, `SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'amount'`, [t]), [{ t: 'text' }]);
+    });
+
+    it('--json prints the summary on stdout; --progress json writes JSON lines on stderr', async () => {
+      const t = await create(server, 'id int, name text, amount numeric');
+      const r = await runCli(['import', file('j.csv', bigCsv(2000)), '--table', t, '--json', '--db', server.url, '--progress', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      const summary = JSON.parse(r.stdout) as { rows: number; bytes: number; table: string };
+      assert.equal(summary.rows, 2000);
+      const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { rows: number; percent?: number });
+      assert.ok(lines.length >= 1);
+      assert.equal(lines[lines.length - 1]?.rows, 2000);
+      assert.equal(lines[lines.length - 1]?.percent, 100);
+    });
+
+    it('a header-only input loads zero rows; an empty input says it is empty', async () => {
+      const t = await create(server, 'id int');
+      const r = await runCli(['import', file('ho.csv', 'id\n'), '--table', t, ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /imported 0 rows/);
+      const e = await runCli(['import', file('empty.csv', ''), '--table', t, ...db]);
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /empty/);
+    });
+
+    it('uses fewer workers, with a warning, when the server has fewer connections free', async () => {
+      const t = await create(server, 'id int, name text, amount numeric');
+      const r = await runCli(['import', file('w.csv', bigCsv(100)), '--table', t, '--workers', '1000', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /warning: the server has \d+ free connections: using \d+ workers instead of 1000/);
+    });
+  });
+}
