@@ -138,7 +138,7 @@ for (let round = 0; round < ROUNDS; round++) {
     console.error(`round ${round + 1}: ${name}: ${secs.toFixed(2)} s`);
   }
 }
-if (hasPgloader) {
+if (hasPgloader && process.env.PGLOADER !== "0") {
   await freshTable();
   const load = join(dataDir, 'bench.load');
   writeFileSync(load, `LOAD CSV FROM '${csv}' (id, name, category, value, created_at, description)

@@ -65,6 +65,8 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
 function watchSiblingWaits(client: pg.Client, pool: CopyPool, fail: (err: DataioError) => void, action: string): { stop(): Promise<void> } {
   const ac = new AbortController();
   const loop = (async () => {
+    // Seen on two checks in a row: a wait on a sibling's transaction only ends with the import.
+    let seen = new Set<string>();
     for (;;) {
       try {
         await sleep(1000, undefined, { signal: ac.signal });
@@ -72,7 +74,11 @@ function watchSiblingWaits(client: pg.Client, pool: CopyPool, fail: (err: Dataio
         return;
       }
       const backends = pool.backends();
-      const w = (await siblingWaits(client, backends.map((b) => b.pid)))[0];
+      const waits = await siblingWaits(client, backends.map((b) => b.pid));
+      if (process.env.DATAIO_DEBUG) console.error("watch", backends.map((b) => b.pid), waits);
+      const keys = new Set(waits.map((x) => `${x.waiter}:${x.blocker}`));
+      const w = waits.find((x) => seen.has(`${x.waiter}:${x.blocker}`));
+      seen = keys;
       if (w === undefined) continue;
       const batch = backends.find((b) => b.pid === w.waiter)?.batch;
       const where = batch ? ` in the batch that starts at input line ${batch.firstLine}` : '';

@@ -24,10 +24,17 @@ export function findSiblingWaits(rows: readonly { pid: number; blockers: readonl
   return out;
 }
 
+/**
+ * Waits of one of our backends on a transaction (or a row) of another of ours: only those can last
+ * until the end of the import. Short waits on shared resources (the relation extension lock, say)
+ * are not counted.
+ */
 export async function siblingWaits(client: pg.Client, pids: readonly number[]): Promise<SiblingWait[]> {
   if (pids.length < 2) return [];
   const r = await client.query<{ pid: number; blockers: number[] }>(
-    'SELECT w AS pid, pg_blocking_pids(w) AS blockers FROM unnest($1::int[]) AS w',
+    `SELECT DISTINCT l.pid, pg_blocking_pids(l.pid) AS blockers
+       FROM pg_locks l
+      WHERE l.pid = ANY($1::int[]) AND NOT l.granted AND l.locktype IN ('transactionid', 'tuple')`,
     [pids],
   );
   return findSiblingWaits(r.rows);
