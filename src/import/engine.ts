@@ -75,7 +75,6 @@ function watchSiblingWaits(client: pg.Client, pool: CopyPool, fail: (err: Dataio
       }
       const backends = pool.backends();
       const waits = await siblingWaits(client, backends.map((b) => b.pid));
-      if (process.env.DATAIO_DEBUG) console.error("watch", backends.map((b) => b.pid), waits);
       const keys = new Set(waits.map((x) => `${x.waiter}:${x.blocker}`));
       const w = waits.find((x) => seen.has(`${x.waiter}:${x.blocker}`));
       seen = keys;

@@ -13,11 +13,12 @@ export interface SiblingWait {
   blocker: number;
 }
 
-/** Pure: which of our backends wait on another of ours. */
-export function findSiblingWaits(rows: readonly { pid: number; blockers: readonly number[] }[]): SiblingWait[] {
-  const ours = new Set(rows.map((r) => r.pid));
+/** Pure: which of our backends (`pids`) wait on another of ours, given the waiting backends and their blockers. */
+export function findSiblingWaits(pids: readonly number[], rows: readonly { pid: number; blockers: readonly number[] }[]): SiblingWait[] {
+  const ours = new Set(pids);
   const out: SiblingWait[] = [];
   for (const r of rows) {
+    if (!ours.has(r.pid)) continue;
     const blocker = r.blockers.find((b) => ours.has(b) && b !== r.pid);
     if (blocker !== undefined) out.push({ waiter: r.pid, blocker });
   }
@@ -37,7 +38,7 @@ export async function siblingWaits(client: pg.Client, pids: readonly number[]): 
       WHERE l.pid = ANY($1::int[]) AND NOT l.granted AND l.locktype IN ('transactionid', 'tuple')`,
     [pids],
   );
-  return findSiblingWaits(r.rows);
+  return findSiblingWaits(pids, r.rows);
 }
 
 export async function cancelBackend(client: pg.Client, pid: number): Promise<void> {
