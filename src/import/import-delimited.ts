@@ -245,7 +245,9 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
         rows += n;
         bytes += batch.bytes;
         batches++;
-        activeProgress.update({ bytes: input.gzip || input.size === undefined ? bytes : input.rawBytesRead(), rows });
+        // Loaded bytes, not read ones (reading runs ahead by the batches in flight); for gzip only the
+        // compressed bytes read compare with the file's size.
+        activeProgress.update({ bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : prologue.dataOffset + bytes, rows });
       },
       mapError: (err, batch) =>
         mapQueryError(err, {
