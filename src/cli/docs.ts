@@ -115,7 +115,7 @@ export function defineDocs(program: Command, run: Runner): void {
         );
         ctx.io.stdout.write(`${r.id}\n`);
         const reused = r.reused > 0 ? `, ${formatCount(r.reused)} of them already stored` : '';
-        ctx.note(`stored ${formatBytes(r.size)} in ${formatCount(r.chunks)} chunks${reused} in ${r.seconds.toFixed(1)} s; sha256 ${r.sha256}`);
+        ctx.note(`stored ${formatBytes(r.size)} in ${formatCount(r.chunks)} chunk${r.chunks === 1 ? '' : 's'}${reused} in ${r.seconds.toFixed(1)} s; sha256 ${r.sha256}`);
         return EXIT_OK;
       }),
     );
