@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'DB_ERROR' // any other error the server reported
   | 'DATA_ERROR' // the server rejected a row of the input
   | 'EMBEDDED_SERVER' // the embedded PostgreSQL could not be set up or started
+  | 'DOC_NOT_FOUND' // no stored document has that id or name
+  | 'DOC_STATE' // the document exists but is in the wrong state (still uploading, being deleted, in use)
+  | 'INTEGRITY' // stored or supplied bytes do not match their SHA-256
   | 'INTERNAL';
 
 export interface ErrorInfo {

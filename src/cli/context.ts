@@ -38,7 +38,7 @@ export class CommandContext {
     return resolveTarget(this.config, { note: (m) => this.note(m) });
   }
 
-  progress(label: string, total: number | undefined): Progress {
-    return createProgress({ mode: this.config.quiet ? 'none' : this.config.progress, label, total, stream: this.io.stderr });
+  progress(label: string, total: number | undefined, unit?: string): Progress {
+    return createProgress({ mode: this.config.quiet ? 'none' : this.config.progress, label, total, stream: this.io.stderr, unit });
   }
 }

@@ -35,7 +35,12 @@ function readError(name: string, err: unknown): DataioError {
   return new DataioError('INPUT_READ', `cannot read ${name}: ${(err as Error).message}`, { cause: err });
 }
 
-export async function openInput(path: string, stdin: Readable = process.stdin): Promise<InputSource> {
+export interface OpenInputOptions {
+  /** false: hand out the bytes as they are, gzip or not (documents are stored byte for byte). */
+  decompress?: boolean;
+}
+
+export async function openInput(path: string, stdin: Readable = process.stdin, options: OpenInputOptions = {}): Promise<InputSource> {
   const name = path === '-' ? 'stdin' : path;
   let size: number | undefined;
   let raw: Readable;
@@ -80,7 +85,7 @@ export async function openInput(path: string, stdin: Readable = process.stdin): 
     }
   }
   const firstChunk = first.done ? undefined : first.value;
-  const gzip = firstChunk !== undefined && firstChunk.length >= 2 && firstChunk[0] === 0x1f && firstChunk[1] === 0x8b;
+  const gzip = options.decompress !== false && firstChunk !== undefined && firstChunk.length >= 2 && firstChunk[0] === 0x1f && firstChunk[1] === 0x8b;
   let chunks: AsyncIterable<Buffer> = rawChunks();
   if (gzip) {
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });

@@ -23,6 +23,8 @@ export interface ProgressOptions {
   /** Total bytes when known (a file's size): enables % and ETA. */
   total: number | undefined;
   stream?: NodeJS.WriteStream;
+  /** What `rows` counts, in the bar: "rows" unless told (documents count chunks). */
+  unit?: string;
 }
 
 export function formatBytes(n: number): string {
@@ -88,9 +90,10 @@ export function createProgress(o: ProgressOptions): Progress {
   }
 
   const known = o.total !== undefined && o.total > 0;
+  const unit = o.unit ?? 'rows';
   const format = known
-    ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} rows | {rps} rows/s | {mbps} MB/s | ETA {eta_formatted}`
-    : `${o.label} {done} | {rows} rows | {rps} rows/s | {mbps} MB/s | {elapsed}s`;
+    ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | ETA {eta_formatted}`
+    : `${o.label} {done} | {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | {elapsed}s`;
   const bar = new cliProgress.SingleBar(
     { format, stream, hideCursor: true, clearOnComplete: true, fps: 5, etaBuffer: 50, barsize: 24 },
     cliProgress.Presets.shades_classic,

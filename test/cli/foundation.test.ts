@@ -59,7 +59,7 @@ describe('cli basics', () => {
   });
 
   it('commands not built yet say so in one line and exit 1', async () => {
-    const r = await runCli(['doc-ls']);
+    const r = await runCli(['import', 'events.ndjson', '--table', 't']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /not built yet/);
   });

@@ -1,0 +1,264 @@
+/**
+ * doc-put: store a file or stream as a document. The input is read once; each chunk is hashed and
+ * handed to one of `workers` connections, which commit it on its own (so what is in stays in, and
+ * a resume needs no other ledger than the chunk rows themselves). The document turns `complete` in
+ * one last transaction, after the server has confirmed every chunk is there and the whole file's
+ * SHA-256 is known.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type pg from 'pg';
+import { DataioError, usage } from '../errors.js';
+import { openInput, type InputSource } from '../io/input.js';
+import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { mapQueryError } from '../pg/pg-errors.js';
+import type { Progress } from '../progress/progress.js';
+import { TaskWindow } from './bounded.js';
+import { Chunker } from './chunker.js';
+import { lockDocument } from './lock.js';
+import { ClientPool } from './pool.js';
+import { StoredChunks } from './stored-chunks.js';
+import { CHUNKS, DOCUMENTS, ensureSchema } from './schema.js';
+import { loadDocument, notFound, type DocumentInfo } from './store.js';
+
+/** Measured on 512 MiB (bench/docs.mjs): see the README. */
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+export const MIN_CHUNK_SIZE = 64 * 1024;
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_PUT_WORKERS = 4;
+/** Chunks held at once are about workers + 2 (the window, the one being filled, the one waiting). */
+export const MAX_PUT_MEMORY = 192 * 1024 * 1024;
+
+export interface PutOptions {
+  /** A path, or `-` for stdin. */
+  input: string;
+  stdin?: Readable | undefined;
+  name?: string | undefined;
+  contentType?: string | undefined;
+  chunkSize?: number | undefined;
+  workers: number;
+  /** The id of an interrupted upload of the same input to finish. */
+  resume?: string | undefined;
+}
+
+export interface PutHooks {
+  progress(total: number | undefined): Progress;
+  /** The document exists (or was found, for a resume) and its upload begins. */
+  started(doc: DocumentInfo): void;
+}
+
+export interface PutResult {
+  id: string;
+  name: string | null;
+  size: number;
+  chunks: number;
+  /** Chunks sent by this run; the rest were already stored (a resume). */
+  sent: number;
+  reused: number;
+  sha256: string;
+  seconds: number;
+}
+
+export function checkPutLimits(chunkSize: number, workers: number): void {
+  if (chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw usage(`--chunk-size must be between 64KB and 64MB, not ${chunkSize} bytes`, 'chunks of 1MB–8MB work best (the default is 4MB)');
+  }
+  if ((workers + 2) * chunkSize > MAX_PUT_MEMORY) {
+    throw usage(`--workers ${workers} with --chunk-size ${chunkSize} would hold about ${Math.round(((workers + 2) * chunkSize) / 2 ** 20)} MB of chunks in memory`, 'use fewer workers or smaller chunks');
+  }
+}
+
+function mismatch(doc: DocumentInfo, input: string, why: string): DataioError {
+  return new DataioError('INTEGRITY', `${input} is not the input whose upload ${doc.id} was interrupted: ${why}`, {
+    hint: 'give --resume the same file (or stdin bytes) as the first run, or start a new upload without --resume',
+  });
+}
+
+async function createDocument(client: pg.Client, o: PutOptions, input: InputSource, chunkSize: number): Promise<DocumentInfo> {
+  // The id is made here rather than by the server so it is known before anything is written.
+  const id = randomUUID();
+  const name = o.name ?? (o.input === '-' ? null : (o.input.split(/[\\/]/).pop() ?? null));
+  await client.query(`INSERT INTO ${DOCUMENTS} (id, name, content_type, size, chunk_size, state) VALUES ($1, $2, $3, $4, $5, 'uploading')`, [
+    id,
+    name,
+    o.contentType ?? null,
+    input.size ?? null,
+    chunkSize,
+  ]);
+  await lockDocument(client, id, 'exclusive', 'upload');
+  const doc = await loadDocument(client, id);
+  if (doc === undefined) throw new DataioError('INTERNAL', `document ${id} vanished right after it was created`);
+  return doc;
+}
+
+async function openResume(client: pg.Client, o: PutOptions, input: InputSource, id: string): Promise<DocumentInfo> {
+  const found = await loadDocument(client, id);
+  if (found === undefined) throw notFound(id);
+  await lockDocument(client, id, 'exclusive', 'resume the upload of');
+  // Read again under the lock: another process may have finished or removed it meanwhile.
+  const doc = (await loadDocument(client, id)) ?? found;
+  if (doc.state === 'complete') throw new DataioError('DOC_STATE', `document ${id} is already complete: there is nothing to resume`, { hint: `dataio doc-stat ${id}` });
+  if (doc.state === 'deleting') throw new DataioError('DOC_STATE', `document ${id} is being deleted`, { hint: `dataio doc-rm ${id} finishes removing it` });
+  if (o.chunkSize !== undefined && o.chunkSize !== doc.chunkSize) {
+    throw usage(`--chunk-size ${o.chunkSize} differs from the ${doc.chunkSize} bytes the interrupted upload used`, 'leave --chunk-size out when resuming');
+  }
+  if (o.name !== undefined && o.name !== doc.name) throw usage(`--name differs from the interrupted upload's name ${JSON.stringify(doc.name)}`);
+  if (o.contentType !== undefined && o.contentType !== doc.contentType) throw usage(`--content-type differs from the interrupted upload's ${JSON.stringify(doc.contentType)}`);
+  if (doc.size !== null && input.size !== undefined && doc.size !== input.size) {
+    throw mismatch(doc, input.name, `it is ${input.size} bytes, the interrupted upload ${doc.size}`);
+  }
+  return doc;
+}
+
+/** Store one chunk; true when stored now, false when it was already there with this very content. */
+async function insertChunk(client: pg.Client, doc: DocumentInfo, seq: number, sha: Buffer, data: Buffer): Promise<boolean> {
+  // A Buffer parameter travels in binary (pg marks it format 1): no hex doubling on the way in.
+  const r = await client.query({
+    name: 'dataio_put_chunk',
+    text: `INSERT INTO ${CHUNKS} (doc, seq, sha256, data) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO NOTHING`,
+    values: [doc.id, seq, sha, data],
+  });
+  if (r.rowCount === 1) return true;
+  // Already there: a backend of a killed run can still commit a chunk after the resume looked.
+  const have = await client.query<{ sha256: Buffer }>(`SELECT sha256 FROM ${CHUNKS} WHERE doc = $1 AND seq = $2`, [doc.id, seq]);
+  if (have.rows[0]?.sha256.equals(sha) !== true) throw new DataioError('INTEGRITY', `chunk ${seq} of document ${doc.id} is stored with other content than the input has`);
+  return false;
+}
+
+interface Totals {
+  size: number;
+  chunks: number;
+  sha256: Buffer;
+  chunksSha256: Buffer;
+}
+
+/** The last step, in one transaction: check on the server that every chunk is in, then mark complete. */
+async function complete(client: pg.Client, doc: DocumentInfo, t: Totals): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    const r = await client.query<{ n: number; bytes: string; max: number }>(
+      // length() of an uncompressed out-of-line bytea reads the TOAST pointer, not the data.
+      `SELECT count(*)::int AS n, coalesce(sum(length(data)), 0)::bigint AS bytes, coalesce(max(seq), -1) AS max FROM ${CHUNKS} WHERE doc = $1`,
+      [doc.id],
+    );
+    const s = r.rows[0];
+    if (s === undefined || s.n !== t.chunks || s.max !== t.chunks - 1 || Number(s.bytes) !== t.size) {
+      throw new DataioError('INTEGRITY', `document ${doc.id}: the server holds ${s?.n ?? 0} chunks (${s?.bytes ?? 0} bytes) where ${t.chunks} chunks (${t.size} bytes) were sent`);
+    }
+    const u = await client.query(
+      `UPDATE ${DOCUMENTS} SET state = 'complete', size = $2, chunk_count = $3, sha256 = $4, chunks_sha256 = $5, completed_at = now()
+        WHERE id = $1 AND state = 'uploading'`,
+      [doc.id, t.size, t.chunks, t.sha256, t.chunksSha256],
+    );
+    if (u.rowCount !== 1) throw new DataioError('DOC_STATE', `document ${doc.id} stopped being an upload in progress (was it removed?)`);
+    // Chunks were committed with synchronous_commit off; this synchronous commit flushes the WAL up
+    // to here, and so makes every one of them durable before we say "complete".
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+function withResumeHint(err: DataioError, o: PutOptions, doc: DocumentInfo): DataioError {
+  if (err.code === 'INTEGRITY' || err.code === 'USAGE' || err.code === 'DOC_STATE') return err;
+  const input = o.input === '-' ? '- (with the same bytes on stdin)' : o.input;
+  return new DataioError(err.code, `${err.message} (document ${doc.id} is left incomplete)`, {
+    hint: `finish it with: dataio doc-put ${input} --resume ${doc.id}`,
+    detail: err.detail,
+    cause: err.cause ?? err,
+  });
+}
+
+export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks: PutHooks): Promise<PutResult> {
+  const started = Date.now();
+  const requested = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  checkPutLimits(requested, o.workers);
+  const input = await openInput(o.input, o.stdin, { decompress: false });
+  const coordinator = await connectClient(target, 'dataio doc-put');
+  const pool = new ClientPool(target, o.workers, 'dataio doc-put', [
+    // Each chunk commits on its own; waiting for each WAL flush would serialise them on the disk.
+    // Losing the last few in a server crash is harmless: a resume re-sends what is missing.
+    'SET synchronous_commit = off',
+  ]);
+  const window = new TaskWindow(o.workers);
+  let doc: DocumentInfo | undefined;
+  let progress: Progress | undefined;
+  const action = `doc-put of ${input.name}`;
+  try {
+    await ensureSchema(coordinator);
+    doc = o.resume !== undefined ? await openResume(coordinator, o, input, o.resume) : await createDocument(coordinator, o, input, requested);
+    const current = doc;
+    hooks.started(current);
+    progress = hooks.progress(input.size);
+    const stored = o.resume !== undefined ? await StoredChunks.open(coordinator, current.id) : undefined;
+    const whole = createHash('sha256');
+    const ofChunks = createHash('sha256');
+    const chunker = new Chunker(current.chunkSize);
+    // Chunks this run added below the highest one already stored: if a later stored chunk shows the
+    // input is another file, these are taken out again so that the right file can still resume.
+    const addedBelowStored: number[] = [];
+    let seq = 0;
+    let size = 0;
+    let done = 0;
+    let doneBytes = 0;
+    let sent = 0;
+    const report = (bytes: number) => {
+      done++;
+      doneBytes += bytes;
+      progress?.update({ bytes: doneBytes, rows: done });
+    };
+
+    const handle = async (chunk: Buffer): Promise<void> => {
+      const s = seq++;
+      const sha = createHash('sha256').update(chunk).digest();
+      whole.update(chunk);
+      ofChunks.update(sha);
+      size += chunk.length;
+      const have = stored === undefined ? undefined : await stored.get(s);
+      if (have !== undefined) {
+        if (!have.equals(sha)) {
+          await window.settle();
+          await removeChunks(coordinator, current, addedBelowStored);
+          throw mismatch(current, input.name, `its chunk ${s} (bytes ${s * current.chunkSize}–${s * current.chunkSize + chunk.length - 1}) differs from the one stored`);
+        }
+        report(chunk.length);
+        return;
+      }
+      if (stored !== undefined && s < stored.highest) addedBelowStored.push(s);
+      await window.add(async () => {
+        if (await pool.use((c) => insertChunk(c, current, s, sha, chunk))) sent++;
+        report(chunk.length);
+      });
+    };
+
+    for await (const piece of input.chunks) for (const chunk of chunker.push(piece)) await handle(chunk);
+    const last = chunker.end();
+    if (last !== undefined) await handle(last);
+    await window.drain();
+
+    if (stored !== undefined && stored.highest >= seq) {
+      await removeChunks(coordinator, current, addedBelowStored);
+      throw mismatch(current, input.name, `it has ${seq} chunks, but chunk ${stored.highest} is stored`);
+    }
+    if (current.size !== null && current.size !== size) {
+      throw new DataioError('INPUT_READ', `${input.name} changed while it was read: ${current.size} bytes were expected, ${size} were read`);
+    }
+    const sha256 = whole.digest();
+    await complete(coordinator, current, { size, chunks: seq, sha256, chunksSha256: ofChunks.digest() });
+    progress.stop();
+    return { id: current.id, name: current.name, size, chunks: seq, sent, reused: seq - sent, sha256: sha256.toString('hex'), seconds: (Date.now() - started) / 1000 };
+  } catch (err) {
+    progress?.stop();
+    await window.settle();
+    const e = err instanceof DataioError ? err : mapQueryError(err, { action });
+    throw doc === undefined ? e : withResumeHint(e, o, doc);
+  } finally {
+    await pool.close();
+    await coordinator.end().catch(() => undefined);
+  }
+}
+
+async function removeChunks(client: pg.Client, doc: DocumentInfo, seqs: number[]): Promise<void> {
+  if (seqs.length > 0) await client.query(`DELETE FROM ${CHUNKS} WHERE doc = $1 AND seq = ANY($2::int[])`, [doc.id, seqs]);
+}
