@@ -25,7 +25,8 @@ function testFiles(dir) {
 
 const filter = process.env.DATAIO_TEST_FILTER;
 let files = testFiles(join(root, 'dist/test'));
-if (filter) files = files.filter((f) => f.includes(filter));
+// Match against the path under dist/test/, not the checkout's own path.
+if (filter) files = files.filter((f) => f.slice(join(root, 'dist/test').length).includes(filter));
 const unitOnly = process.env.DATAIO_TEST_ONLY === 'unit';
 if (unitOnly) files = files.filter((f) => f.includes('/unit/'));
 
