@@ -4,20 +4,19 @@
  * connections; PostgreSQL parses and checks every value. All or nothing: every connection keeps one
  * transaction, committed only when every batch is in.
  */
-import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
-import { ChunkReader, openInput, type InputSource } from '../io/input.js';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
-import { lookupTable, type TableInfo } from '../pg/catalog.js';
-import { displayName, parseTableName, qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../pg/ident.js';
+import { ChunkReader, openInput } from '../io/input.js';
+import type { TableInfo } from '../pg/catalog.js';
+import type { ConnectionTarget } from '../pg/connect.js';
+import { displayName, parseTableName, quoteIdent, quoteLiteral } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
-import type { Progress } from '../progress/progress.js';
 import { Batcher, type Batch } from './batcher.js';
-import { CopyPool } from './copy-pool.js';
 import { inferTypes } from './infer.js';
+import { findOrCreateTable, runImport, type ImportHooks, type ImportResult } from './job.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
-import { loadBatches } from './engine.js';
 import { csvDialect, makeScanner, TEXT_DIALECT } from './scanner.js';
+
+export type { ImportHooks, ImportResult } from './job.js';
 
 export interface DelimitedImportOptions {
   input: string;
@@ -36,25 +35,6 @@ export interface DelimitedImportOptions {
   batchSize: number;
   sampleRows: number;
 }
-
-export interface ImportResult {
-  table: string;
-  rows: number;
-  /** Decompressed input bytes. */
-  bytes: number;
-  batches: number;
-  workers: number;
-  seconds: number;
-  created: boolean;
-}
-
-export interface ImportHooks {
-  progress(total: number | undefined): Progress;
-  warn(message: string): void;
-}
-
-/** Keep memory at O(workers × batch size) and never above this many bytes of batches in flight. */
-const MAX_IN_FLIGHT_BYTES = 192 * 1024 * 1024;
 
 export function delimitedFormat(o: DelimitedImportOptions): DelimitedFormat {
   const delimiter = o.delimiter ?? (o.format === 'text' ? '\t' : ',');
@@ -103,85 +83,15 @@ export function matchColumns(header: readonly string[], table: TableInfo): strin
   });
 }
 
-function createTableSql(t: TableName, names: string[], types: string[]): string {
-  const cols = names.map((n, i) => `${quoteIdent(n)} ${types[i]}`).join(', ');
-  return `CREATE TABLE ${qualifiedName(t)} (${cols})`;
-}
-
-async function freeConnections(client: pg.Client): Promise<number> {
-  const r = await client.query<{ free: number }>(
-    `SELECT current_setting('max_connections')::int
-            - current_setting('superuser_reserved_connections')::int
-            - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS free`,
-  );
-  return r.rows[0]?.free ?? 0;
-}
-
-/** How many workers to use: no more than the server has connections free (keeping one spare). */
-async function chooseWorkers(client: pg.Client, o: DelimitedImportOptions, warn: (m: string) => void): Promise<number> {
-  let workers = o.workers;
-  const free = await freeConnections(client);
-  if (free - 1 < workers) {
-    const reduced = Math.max(1, free - 1);
-    if (reduced < workers) warn(`the server has ${free} free connections: using ${reduced} workers instead of ${workers}`);
-    workers = reduced;
-  }
-  if (o.truncate && workers > 1) {
-    // TRUNCATE takes a lock that admits no other writer until commit, and it must share the load's
-    // transaction so that a failed import leaves the old rows in place: one connection, then.
-    warn('--truncate loads over one connection (TRUNCATE locks out other writers until the commit)');
-    workers = 1;
-  }
-  return workers;
-}
-
-interface PreparedTable {
-  table: TableInfo;
-  copySql: string;
-  created: boolean;
-}
-
-/** Find (or, with --create, make) the table and build the COPY statement for the input's columns. */
-async function prepareTable(client: pg.Client, tableName: TableName, o: DelimitedImportOptions, fmt: DelimitedFormat, prologue: Prologue): Promise<PreparedTable> {
-  let table = await lookupTable(client, tableName);
-  let copyColumns: string[] | undefined;
-  let created = false;
-  if (o.create) {
-    if (table) {
-      throw new DataioError('TABLE_EXISTS', `table ${table.display} already exists`, {
-        hint: 'drop --create to load into it, or choose another --table',
-      });
-    }
-    const names = o.columns ?? prologue.header ?? [];
-    names.forEach((n, i) => {
-      if (n === '') throw new DataioError('INPUT_FORMAT', `header column ${i + 1} has no name`, { hint: 'name it, or pass --columns' });
-    });
-    const dup = names.find((n, i) => names.indexOf(n) !== i);
-    if (dup !== undefined) throw new DataioError('INPUT_FORMAT', `the header names the column "${dup}" twice`, { hint: 'rename one, or pass --columns' });
-    const types = inferTypes(names.length, prologue.sample);
-    try {
-      await client.query(createTableSql(tableName, names, types));
-    } catch (err) {
-      throw mapQueryError(err, { action: `create table ${displayName(tableName)}` });
-    }
-    created = true;
-    table = await lookupTable(client, tableName);
-    copyColumns = names;
-  }
-  if (!table) {
-    throw new DataioError('TABLE_NOT_FOUND', `table ${displayName(tableName)} does not exist`, {
-      hint: 'check the name (schema.table), or pass --create to make it from the input',
-    });
-  }
-  if (!o.create) {
+/** The COPY statement for the input's columns (matched to the table's, or all of them). */
+function copySqlFor(table: TableInfo, o: DelimitedImportOptions, fmt: DelimitedFormat, prologue: Prologue, created: string[] | undefined): string {
+  let columns = created;
+  if (columns === undefined) {
     const given = o.columns ?? prologue.header;
-    if (given !== undefined) copyColumns = matchColumns(given, table);
+    if (given !== undefined) columns = matchColumns(given, table);
   }
-  const columnSql = copyColumns === undefined ? '' : ` (${copyColumns.map(quoteIdent).join(', ')})`;
-  // FREEZE: rows loaded into a table truncated in the same transaction can be written frozen,
-  // sparing the later vacuum (not allowed for partitioned tables).
-  const freeze = o.truncate && table.kind === 'r' ? ', FREEZE' : '';
-  return { table, created, copySql: `COPY ${table.sql}${columnSql} FROM STDIN (${copyOptionsSql(fmt, o.encoding)}${freeze})` };
+  const columnSql = columns === undefined ? '' : ` (${columns.map(quoteIdent).join(', ')})`;
+  return `COPY ${table.sql}${columnSql} FROM STDIN (${copyOptionsSql(fmt, o.encoding)})`;
 }
 
 /** The input after its prologue, as batches of whole records. */
@@ -206,75 +116,36 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   }
   const tableName = parseTableName(o.table);
   const action = `import into ${displayName(tableName)}`;
-  const started = Date.now();
-  const input: InputSource = await openInput(o.input);
+  const input = await openInput(o.input);
   const reader = new ChunkReader(input.chunks);
-  let coordinator: pg.Client | undefined;
-  let pool: CopyPool | undefined;
-  let prepared: PreparedTable | undefined;
-  let progress: Progress | undefined;
   try {
-    const prologue = await readPrologue(reader, fmt, {
-      header: o.header,
-      sampleRows: o.create ? o.sampleRows : 0,
-      stripBom: o.encoding === undefined || /^utf-?8$/i.test(o.encoding),
+    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client) => {
+      const prologue = await readPrologue(reader, fmt, {
+        header: o.header,
+        sampleRows: o.create ? o.sampleRows : 0,
+        stripBom: o.encoding === undefined || /^utf-?8$/i.test(o.encoding),
+      });
+      const names = o.columns ?? prologue.header ?? [];
+      const types = o.create ? inferTypes(names.length, prologue.sample) : [];
+      const { table, created } = await findOrCreateTable(client, tableName, o.create ? { columns: names.map((name, i) => ({ name, type: types[i] ?? 'text' })) } : undefined);
+      const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} rows: raise --sample, or create the table yourself` : undefined;
+      return {
+        table,
+        created,
+        copySql: copySqlFor(table, o, fmt, prologue, created ? names : undefined),
+        batches: batchesOf(reader, fmt, prologue, o.batchSize),
+        progressBytes: (batch: Batch) => batch.offset + batch.bytes,
+        mapError: (err: unknown, batch: Batch) =>
+          mapQueryError(err, {
+            action,
+            // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
+            // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
+            lineOf: (n) => batch.firstLine + n - 1,
+            ...(dataHint !== undefined ? { dataHint } : {}),
+          }),
+      };
     });
-    coordinator = await connectClient(target, 'dataio import');
-    prepared = await prepareTable(coordinator, tableName, o, fmt, prologue);
-    const { table, copySql } = prepared;
-    const workers = await chooseWorkers(coordinator, o, hooks.warn);
-    pool = new CopyPool({
-      target,
-      maxWorkers: workers,
-      copySql,
-      warn: hooks.warn,
-      ...(o.truncate ? { sessionSql: [`TRUNCATE ${table.sql}`] } : {}),
-    });
-    const activeProgress = hooks.progress(input.size);
-    progress = activeProgress;
-    let rows = 0;
-    let bytes = 0;
-    let batches = 0;
-    await loadBatches(batchesOf(reader, fmt, prologue, o.batchSize), {
-      pool,
-      workers,
-      maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / Math.max(o.batchSize, 1)))),
-      monitor: coordinator,
-      action,
-      onLoaded: (batch, n) => {
-        rows += n;
-        bytes += batch.bytes;
-        batches++;
-        // Loaded bytes, not read ones (reading runs ahead by the batches in flight); for gzip only the
-        // compressed bytes read compare with the file's size.
-        activeProgress.update({ bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : prologue.dataOffset + bytes, rows });
-      },
-      mapError: (err, batch) =>
-        mapQueryError(err, {
-          action,
-          // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
-          // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
-          lineOf: (n) => batch.firstLine + n - 1,
-          ...(prepared?.created
-            ? { dataHint: `--create chose the column types from the first ${o.sampleRows} rows: raise --sample, or create the table yourself` }
-            : {}),
-        }),
-    });
-    // Every batch is in: make it all visible at once.
-    await pool.commit();
-    progress.stop();
-    progress = undefined;
-    return { table: table.display, rows, bytes, batches, workers: pool.size, seconds: (Date.now() - started) / 1000, created: prepared.created };
-  } catch (err) {
-    progress?.stop();
-    await pool?.rollback();
-    if (prepared?.created && coordinator) {
-      await coordinator.query(`DROP TABLE IF EXISTS ${prepared.table.sql}`).catch(() => undefined);
-    }
-    throw err instanceof DataioError ? err : mapQueryError(err, { action });
   } finally {
     await reader.close().catch(() => undefined);
-    await pool?.close();
-    await coordinator?.end().catch(() => undefined);
   }
 }
