@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { DataioError, EXIT_OK, usage } from '../errors.js';
+import { EXIT_OK, usage } from '../errors.js';
 import { importDelimited, type ImportResult } from '../import/import-delimited.js';
+import { importJson } from '../import/import-json.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
@@ -26,20 +27,24 @@ interface ImportFlags {
   batchSize: string;
   sample: string;
   json?: boolean;
+  jsonPath?: string;
+  ignoreUnknown?: boolean;
+  jsonbColumn?: string;
 }
 
 export function defineImport(program: Command, run: Runner): void {
   program
     .command('import')
-    .summary('load CSV or TSV (plain or gzip, file or stdin) into a table over parallel COPY')
+    .summary('load CSV, TSV, NDJSON or a JSON array (plain or gzip, file or stdin) into a table over parallel COPY')
     .description(
-      'Load a CSV or TSV file (or stdin, as -) into a table. The input is cut into batches at record\n' +
-        'boundaries and loaded over parallel COPY connections; PostgreSQL parses every value. All or\n' +
+      'Load a CSV, TSV, NDJSON or JSON-array file (or stdin, as -) into a table. The input is cut into\n' +
+        'batches at record boundaries and loaded over parallel COPY connections. For CSV and TSV,\n' +
+        'PostgreSQL parses every value; JSON records become COPY rows with numbers kept exactly. All or\n' +
         'nothing: when the import fails, the table is left as it was.',
     )
     .argument('<input>', 'input file, or - for stdin (gzip is detected by its magic bytes)')
     .option('-t, --table <name>', 'target table, as table or schema.table (default: the file name)')
-    .option('-f, --format <format>', 'csv or tsv (PostgreSQL text format); default from the extension, else csv')
+    .option('-f, --format <format>', 'csv, tsv (PostgreSQL text format), ndjson or json; default from the extension, else csv')
     .option('--delimiter <char>', "field delimiter (default ',' for csv, tab for tsv)")
     .option('--quote <char>', 'CSV quote character (default ")')
     .option('--escape <char>', 'CSV escape character (default: the quote character)')
@@ -53,13 +58,18 @@ export function defineImport(program: Command, run: Runner): void {
     .option('-w, --workers <n>', 'parallel COPY connections', String(DEFAULT_WORKERS))
     .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB', DEFAULT_BATCH_SIZE)
     .option('--sample <rows>', 'rows read to infer types with --create', String(DEFAULT_SAMPLE))
+    .option('--json-path <a.b>', 'JSON: import the array at this path inside a top-level object')
+    .option('--ignore-unknown', 'JSON: skip keys that are not columns (else they are an error)')
+    .option('--jsonb-column <name>', 'JSON: load each whole record into this one jsonb column')
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  $ dataio import fixtures/people.csv --table people --create\n' +
         '  $ gzip -dc big.csv.gz | dataio import - --table events --workers 4\n' +
-        '  $ dataio import data.tsv --table t --truncate --progress json',
+        '  $ dataio import data.tsv --table t --truncate --progress json\n' +
+        '  $ dataio import events.ndjson --table events --create\n' +
+        '  $ curl -s https://api.example.com/export | dataio import - --format json --json-path data.items --table items',
     )
     .action(
       run(async (ctx, input, flags) => {
@@ -68,9 +78,36 @@ export function defineImport(program: Command, run: Runner): void {
         const table = f.table ?? tableFromPath(path);
         if (table === undefined) throw usage('--table is required when reading stdin');
         const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
+        const workers = parsePositiveInt(f.workers, '--workers', 1000);
+        const batchSize = parseSize(f.batchSize, '--batch-size');
+        const sampleRows = parsePositiveInt(f.sample, '--sample');
+        const hooks = { progress: (total: number | undefined) => ctx.progress(`import ${table}`, total), warn: (m: string) => ctx.warn(m) };
         if (format === 'ndjson' || format === 'json') {
-          throw new DataioError('NOT_IMPLEMENTED', `importing ${format.toUpperCase()} is not built yet`, { hint: 'convert it to CSV for now' });
+          const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
+          if (csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${format.toUpperCase()}`);
+          const target = await ctx.target();
+          const result = await importJson(
+            target,
+            {
+              input: path,
+              table,
+              format,
+              jsonPath: f.jsonPath,
+              ignoreUnknown: f.ignoreUnknown === true,
+              jsonbColumn: f.jsonbColumn,
+              create: f.create === true,
+              truncate: f.truncate === true,
+              workers,
+              batchSize,
+              sampleRows,
+            },
+            hooks,
+          );
+          report(ctx, result, f.json === true);
+          return EXIT_OK;
         }
+        const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
+        if (jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
         const target = await ctx.target();
         const result = await importDelimited(
           target,
@@ -87,14 +124,11 @@ export function defineImport(program: Command, run: Runner): void {
             create: f.create === true,
             truncate: f.truncate === true,
             encoding: f.encoding,
-            workers: parsePositiveInt(f.workers, '--workers', 1000),
-            batchSize: parseSize(f.batchSize, '--batch-size'),
-            sampleRows: parsePositiveInt(f.sample, '--sample'),
+            workers,
+            batchSize,
+            sampleRows,
           },
-          {
-            progress: (total) => ctx.progress(`import ${table}`, total),
-            warn: (m) => ctx.warn(m),
-          },
+          hooks,
         );
         report(ctx, result, f.json === true);
         return EXIT_OK;

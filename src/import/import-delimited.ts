@@ -140,7 +140,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
             action,
             // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
             // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
-            lineOf: (n) => batch.firstLine + n - 1,
+            locate: (n) => ({ text: `input line ${batch.firstLine + n - 1}`, line: batch.firstLine + n - 1 }),
             ...(dataHint !== undefined ? { dataHint } : {}),
           }),
       };

@@ -93,8 +93,11 @@ function codeForSqlstate(sqlstate: string): ErrorCode {
 export interface QueryErrorContext {
   /** What we were doing, e.g. "import into public.t". */
   action: string;
-  /** For COPY FROM: maps the server's "line N" (the N-th record of this COPY) to the input line. */
-  lineOf?: (serverLine: number) => number;
+  /**
+   * For COPY FROM: where the server's "line N" of this COPY is in the input, as words for the message
+   * ("input line 12", "byte offset 345 (input line 3)") and as the input line.
+   */
+  locate?: (serverLine: number) => { text: string; line: number } | undefined;
   /** A better hint for bad values (class 22), e.g. when the types were inferred from a sample. */
   dataHint?: string;
 }
@@ -112,10 +115,10 @@ export function mapQueryError(err: unknown, ctx: QueryErrorContext): DataioError
   }
   const sqlstate = err.code ?? '';
   const where = parseCopyWhere(err.where);
-  let line: number | undefined;
-  if (where.line !== undefined && ctx.lineOf !== undefined) line = ctx.lineOf(where.line);
+  const at = where.line !== undefined ? ctx.locate?.(where.line) : undefined;
+  const line = at?.line;
   const parts = [`${ctx.action} failed`];
-  if (line !== undefined) parts.push(`at input line ${line}`);
+  if (at !== undefined) parts.push(`at ${at.text}`);
   if (where.column !== undefined) parts.push(`column ${where.column}`);
   const msg = `${parts.join(', ')}: ${err.message}`;
   const info: { hint?: string; line?: number; detail: string; cause: unknown } = {

@@ -1,0 +1,279 @@
+/**
+ * NDJSON and JSON-array import through the same parallel COPY engine as CSV. Records are cut without a
+ * streaming tokenizer (newlines for NDJSON; a bracket-depth scan for arrays), each is scanned once
+ * into a COPY text row keeping numbers' and nested values' source text, and rows are packed into
+ * batches of about --batch-size bytes. `--json-path a.b` (an array inside a top-level object) goes
+ * through stream-json's tokenizer, whose Stringer gives the picked array back as text with every
+ * number as written.
+ */
+import { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+import { DataioError, usage } from '../errors.js';
+import { openInput, type InputSource } from '../io/input.js';
+import type { TableInfo } from '../pg/catalog.js';
+import type { ConnectionTarget } from '../pg/connect.js';
+import { displayName, parseTableName, quoteIdent } from '../pg/ident.js';
+import { mapQueryError } from '../pg/pg-errors.js';
+import type { EngineBatch } from './engine.js';
+import { findOrCreateTable, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { JsonSampler } from './json/infer-json.js';
+import { JsonArrayCutter, JsonInputError, NdjsonCutter, type RecordPosition } from './json/records.js';
+import { RowBuilder, UnknownKeyError, wholeRecordInto, type RowColumn } from './json/rows.js';
+import { JsonSyntaxError, scanObject, skipWs } from './json/scan.js';
+
+export interface JsonImportOptions {
+  input: string;
+  table: string;
+  format: 'ndjson' | 'json';
+  jsonPath?: string | undefined;
+  ignoreUnknown: boolean;
+  jsonbColumn?: string | undefined;
+  create: boolean;
+  truncate: boolean;
+  workers: number;
+  batchSize: number;
+  sampleRows: number;
+}
+
+/** Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). */
+class Records {
+  texts: string[] = [];
+  lines: number[] = [];
+  offsets: number[] = [];
+  get length(): number {
+    return this.texts.length;
+  }
+  add = (text: string, line: number, offset: number): void => {
+    this.texts.push(text);
+    this.lines.push(line);
+    this.offsets.push(offset);
+  };
+  at(i: number): RecordPosition {
+    return { line: this.lines[i] as number, offset: this.offsets[i] as number };
+  }
+}
+
+export interface JsonBatch extends EngineBatch {
+  /** Input line and byte offset of each row's record, to map the server's "line N" back to the input. */
+  lines: number[];
+  offsets: number[];
+}
+
+function where(format: 'ndjson' | 'json', pos: RecordPosition): string {
+  return format === 'ndjson' ? `input line ${pos.line}` : `byte offset ${pos.offset} (input line ${pos.line})`;
+}
+
+/** Records of the input, a piece's worth at a time. */
+async function* recordsOf(input: InputSource, o: JsonImportOptions): AsyncGenerator<Records> {
+  let out = new Records();
+  const cutter = o.format === 'ndjson' ? new NdjsonCutter((t, l, b) => out.add(t, l, b)) : new JsonArrayCutter((t, l, b) => out.add(t, l, b));
+  const decoder = new StringDecoder('utf8');
+  let first = true;
+  try {
+    for await (const chunk of o.jsonPath !== undefined ? pickPath(input.chunks, o.jsonPath) : input.chunks) {
+      let text = decoder.write(chunk);
+      if (first) {
+        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a BOM is no part of the JSON
+        first = false;
+      }
+      cutter.push(text);
+      if (out.length > 0) {
+        yield out;
+        out = new Records();
+      }
+    }
+    cutter.push(decoder.end());
+    cutter.end();
+    if (out.length > 0) yield out;
+  } catch (err) {
+    if (err instanceof JsonInputError) {
+      throw new DataioError('INPUT_FORMAT', `malformed JSON at ${where(o.format, err)}: ${err.message}`, {
+        hint: o.format === 'json' ? 'the input must be one JSON array of objects (use --format ndjson for one object a line)' : 'each line must hold one JSON object',
+        line: err.line,
+      });
+    }
+    throw err;
+  }
+}
+
+/** stream-json (CommonJS) for --json-path: tokenize, pick the path, and give the array back as text. */
+async function* pickPath(chunks: AsyncIterable<Buffer>, path: string): AsyncGenerator<Buffer> {
+  const require = createRequire(import.meta.url);
+  const { parser } = require('stream-json') as { parser: (o?: object) => NodeJS.ReadWriteStream };
+  const { pick } = require('stream-json/filters/Pick') as { pick: (o: object) => NodeJS.ReadWriteStream };
+  const { stringer } = require('stream-json/Stringer') as { stringer: (o?: object) => NodeJS.ReadWriteStream };
+  const source = Readable.from(chunks, { objectMode: false });
+  const out = source.pipe(parser()).pipe(pick({ filter: path, once: true })).pipe(stringer());
+  let any = false;
+  try {
+    for await (const c of out as AsyncIterable<Buffer | string>) {
+      any = true;
+      yield Buffer.isBuffer(c) ? c : Buffer.from(c);
+    }
+  } catch (err) {
+    throw new DataioError('INPUT_FORMAT', `malformed JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (!any) throw new DataioError('INPUT_FORMAT', `the input has nothing at --json-path ${path}`, { hint: 'name the keys from the top-level object down, like data.items' });
+}
+
+/** Pull the first `n` records (for --create and for the column list), keeping the stream usable. */
+async function peekRecords(gen: AsyncGenerator<Records>, n: number): Promise<{ head: Records[]; rest: AsyncGenerator<Records> }> {
+  const head: Records[] = [];
+  let count = 0;
+  let exhausted = false;
+  while (count < n) {
+    const r = await gen.next();
+    if (r.done) {
+      exhausted = true;
+      break;
+    }
+    head.push(r.value);
+    count += r.value.length;
+  }
+  async function* rest(): AsyncGenerator<Records> {
+    if (exhausted) return;
+    yield* gen;
+  }
+  return { head, rest: rest() };
+}
+
+function recordError(err: unknown, format: 'ndjson' | 'json', pos: RecordPosition): DataioError {
+  if (err instanceof UnknownKeyError) {
+    return new DataioError('COLUMN_NOT_FOUND', `the record at ${where(format, pos)} has the key ${JSON.stringify(err.key)}, which is not a column`, {
+      hint: 'pass --ignore-unknown to skip such keys, or add the column',
+      line: pos.line,
+    });
+  }
+  if (err instanceof JsonSyntaxError) {
+    return new DataioError('INPUT_FORMAT', `malformed JSON at ${where(format, pos)}: ${err.message}`, { line: pos.line });
+  }
+  return err instanceof DataioError ? err : new DataioError('INTERNAL', (err as Error).message, { cause: err });
+}
+
+async function* batchesOf(
+  head: Records[],
+  rest: AsyncGenerator<Records>,
+  toRow: (text: string, parts: string[]) => number,
+  format: 'ndjson' | 'json',
+  batchSize: number,
+): AsyncGenerator<JsonBatch> {
+  let parts: string[] = [];
+  let lines: number[] = [];
+  let offsets: number[] = [];
+  let size = 0;
+  const flush = (): JsonBatch => {
+    const buf = Buffer.from(parts.join(''));
+    const batch: JsonBatch = { chunks: [buf], bytes: buf.length, firstLine: lines[0] as number, lines, offsets };
+    parts = [];
+    lines = [];
+    offsets = [];
+    size = 0;
+    return batch;
+  };
+  async function* all(): AsyncGenerator<Records> {
+    yield* head;
+    yield* rest;
+  }
+  for await (const records of all()) {
+    const { texts } = records;
+    for (let i = 0; i < texts.length; i++) {
+      try {
+        size += toRow(texts[i] as string, parts);
+      } catch (err) {
+        throw recordError(err, format, records.at(i));
+      }
+      lines.push(records.lines[i] as number);
+      offsets.push(records.offsets[i] as number);
+      if (size >= batchSize) yield flush();
+    }
+  }
+  if (lines.length > 0) yield flush();
+}
+
+/** Table columns a record may set; a column with a default that no sampled record names keeps its default. */
+async function targetColumns(client: pg.Client, table: TableInfo, sampledKeys: ReadonlySet<string>): Promise<RowColumn[]> {
+  const r = await client.query<{ name: string; json: boolean; defaulted: boolean; generated: boolean }>(
+    `SELECT attname AS name, atttypid IN ('json'::regtype, 'jsonb'::regtype) AS json,
+            (atthasdef OR attidentity <> '') AS defaulted, attgenerated <> '' AS generated
+       FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+    [table.oid],
+  );
+  return r.rows.filter((c) => !c.generated && (!c.defaulted || sampledKeys.has(c.name))).map((c) => ({ name: c.name, json: c.json }));
+}
+
+export async function importJson(target: ConnectionTarget, o: JsonImportOptions, hooks: ImportHooks): Promise<ImportResult> {
+  if (o.jsonPath !== undefined && o.format !== 'json') throw usage('--json-path applies to JSON input (--format json)');
+  const tableName = parseTableName(o.table);
+  const action = `import into ${displayName(tableName)}`;
+  const input = await openInput(o.input);
+  const gen = recordsOf(input, o);
+  try {
+    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client) => {
+      const { head, rest } = await peekRecords(gen, o.sampleRows);
+      const sampler = new JsonSampler();
+      if (o.jsonbColumn === undefined) {
+        for (const records of head) {
+          records.texts.forEach((text, i) => {
+            try {
+              const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
+              if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
+            } catch (err) {
+              throw recordError(err, o.format, records.at(i));
+            }
+          });
+        }
+      }
+      let create: { columns: { name: string; type: string }[] } | undefined;
+      if (o.create) {
+        if (o.jsonbColumn !== undefined) create = { columns: [{ name: o.jsonbColumn, type: 'jsonb' }] };
+        else {
+          if (head.length === 0 || sampler.keys.length === 0) throw new DataioError('INPUT_FORMAT', 'the input holds no records to create a table from', { hint: 'create the table yourself' });
+          create = { columns: sampler.types() };
+        }
+      }
+      const { table, created } = await findOrCreateTable(client, tableName, create);
+      let columns: RowColumn[];
+      let toRow: (text: string, parts: string[]) => number;
+      if (o.jsonbColumn !== undefined) {
+        const col = table.columns.find((c) => c.name === o.jsonbColumn);
+        if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
+        columns = [{ name: col.name, json: true }];
+        toRow = wholeRecordInto;
+      } else {
+        columns = await targetColumns(client, table, new Set(sampler.keys));
+        const builder = new RowBuilder(columns, o.ignoreUnknown);
+        toRow = (text, parts) => {
+          try {
+            return builder.rowInto(text, parts);
+          } catch (err) {
+            builder.reset();
+            throw err;
+          }
+        };
+      }
+      const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
+      return {
+        table,
+        created,
+        copySql: `COPY ${table.sql} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN (FORMAT text)`,
+        batches: batchesOf(head, rest, toRow, o.format, o.batchSize),
+        progressBytes: (b: JsonBatch) => b.offsets[b.offsets.length - 1] as number,
+        mapError: (err: unknown, batch: JsonBatch) =>
+          mapQueryError(err, {
+            action,
+            // The server counts the rows of this batch; name the record in the input instead.
+            locate: (n) => {
+              const line = batch.lines[n - 1];
+              const offset = batch.offsets[n - 1];
+              return line === undefined || offset === undefined ? undefined : { text: where(o.format, { line, offset }), line };
+            },
+            ...(dataHint !== undefined ? { dataHint } : {}),
+          }),
+      };
+    });
+  } finally {
+    await gen.return(undefined).catch(() => undefined);
+  }
+}
