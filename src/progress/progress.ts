@@ -9,6 +9,8 @@ export interface ProgressState {
   /** Bytes processed (of the input for import, of the output for export). */
   bytes: number;
   rows: number;
+  /** The planner's estimate of all rows, when known (export): shows % where the byte total is unknown. */
+  rowsTotal?: number | undefined;
 }
 
 export interface Progress {
@@ -39,6 +41,11 @@ export function formatBytes(n: number): string {
 
 export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
+}
+
+/** % of the estimated rows; an estimate can be low, so it stops at 100. */
+function rowPercent(s: ProgressState): number {
+  return Number(Math.min(100, (100 * s.rows) / (s.rowsTotal as number)).toFixed(1));
 }
 
 const NOOP: Progress = { update: () => undefined, stop: () => undefined };
@@ -73,6 +80,9 @@ export function createProgress(o: ProgressOptions): Progress {
       if (o.total !== undefined && o.total > 0) {
         line['totalBytes'] = o.total;
         line['percent'] = Number(((100 * last.bytes) / o.total).toFixed(1));
+      } else if (last.rowsTotal !== undefined && last.rowsTotal > 0) {
+        line['estimatedRows'] = last.rowsTotal;
+        line['percent'] = rowPercent(last);
       }
       stream.write(JSON.stringify(line) + '\n');
     };
@@ -90,7 +100,7 @@ export function createProgress(o: ProgressOptions): Progress {
   const known = o.total !== undefined && o.total > 0;
   const format = known
     ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} rows | {rps} rows/s | {mbps} MB/s | ETA {eta_formatted}`
-    : `${o.label} {done} | {rows} rows | {rps} rows/s | {mbps} MB/s | {elapsed}s`;
+    : `${o.label} {done} |{estimate} {rows} rows | {rps} rows/s | {mbps} MB/s | {elapsed}s`;
   const bar = new cliProgress.SingleBar(
     { format, stream, hideCursor: true, clearOnComplete: true, fps: 5, etaBuffer: 50, barsize: 24 },
     cliProgress.Presets.shades_classic,
@@ -104,6 +114,7 @@ export function createProgress(o: ProgressOptions): Progress {
       rps: formatCount(r.rowsPerSec),
       mbps: r.mbPerSec.toFixed(1),
       elapsed: r.secs.toFixed(0),
+      estimate: last.rowsTotal !== undefined && last.rowsTotal > 0 ? ` ${rowPercent(last)}% of ~${formatCount(last.rowsTotal)} |` : '',
     };
   };
   bar.start(known ? (o.total as number) : 1, 0, payload());
