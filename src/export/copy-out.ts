@@ -17,6 +17,16 @@ export interface RowTally {
 
 type DataListener = (chunk: Buffer) => void;
 
+/**
+ * Errors that came from the server or the connection during a COPY. A pipeline hands its first error
+ * to every stream in it, the output too, so the output's 'error' event alone cannot say who failed.
+ */
+const copyErrors = new WeakSet<object>();
+
+export function isCopyError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && copyErrors.has(err);
+}
+
 export class CopyOut extends Readable implements Submittable {
   readonly sql: string;
   /** Settles when the server has ended the COPY: with the row count of its CommandComplete. */
@@ -102,7 +112,9 @@ export class CopyOut extends Readable implements Submittable {
   handleError(err: unknown): void {
     // A lost connection, or an ErrorResponse (which pg has parsed from the bytes handed back).
     if (this.socket !== undefined) this.detach(Buffer.alloc(0));
-    this.settle?.reject(err);
-    this.destroy(err instanceof Error ? err : new Error(String(err)));
+    const error = err instanceof Error ? err : new Error(String(err));
+    copyErrors.add(error);
+    this.settle?.reject(error);
+    this.destroy(error);
   }
 }

@@ -10,9 +10,9 @@ import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { isBrokenPipe, openOutput, outputError } from '../io/output.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
-import { mapQueryError } from '../pg/pg-errors.js';
+import { isPgError, mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
-import { CopyOut, type RowTally } from './copy-out.js';
+import { CopyOut, isCopyError, type RowTally } from './copy-out.js';
 import { RAW_ROWS, type RowShaper } from './copy-out-parser.js';
 import { jsonArrayTransform } from './json-array.js';
 import { jsonItems, jsonLines } from './json-rows.js';
@@ -146,7 +146,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
       return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: o.workers, truncatedByReader: true };
     }
     if (err instanceof DataioError) throw err;
-    if (outputFailure !== undefined) throw outputError(out.name, outputFailure);
+    if (err === outputFailure && !isCopyError(err) && !isPgError(err)) throw outputError(out.name, err);
     throw exportFailure(err, display);
   } finally {
     await client?.end().catch(() => undefined);

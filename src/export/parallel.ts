@@ -26,6 +26,8 @@ export interface RangeExportOptions {
   tally: RowTally;
   /** Bytes a range may buffer before its COPY waits. */
   highWaterMark: number;
+  /** Largest range, in blocks (ranges.ts has the default). */
+  maxRangeBlocks?: number;
   /** Open one more connection (the caller's target, application name and error mapping). */
   connect(): Promise<pg.Client>;
 }
@@ -82,7 +84,7 @@ export async function exportRanges(
       [o.source.sql],
     );
     const { snapshot, blocks } = snap.rows[0] as { snapshot: string; blocks: string };
-    const ranges = planRanges(Number(blocks), o.workers);
+    const ranges = planRanges(Number(blocks), o.workers, o.maxRangeBlocks);
     const count = Math.min(o.workers, ranges.length);
     await Promise.all(
       Array.from({ length: count - 1 }, async () => {
@@ -114,6 +116,9 @@ export async function exportRanges(
         while (k >= written + window && failure === undefined) await new Promise<void>((r) => waiting.push(r));
         if (failure !== undefined) return;
         const copy = new CopyOut(exportCopySql(o.source, o.format, o.header && k === 0, ranges[k]), o.shaper(), o.tally, o.highWaterMark);
+        // Its failure may come before the writer reads it: the writer gets it from the stream's state
+        // and from `finished`, so an 'error' event with no one listening must not crash the process.
+        copy.on('error', () => undefined);
         active.add(copy);
         client.query(copy);
         (started[k] as Deferred<CopyOut>).resolve(copy);
