@@ -23,9 +23,9 @@ export function defineExport(program: Command, run: Runner): void {
     .command('export')
     .summary('stream a table or query out as CSV, TSV, NDJSON or JSON')
     .description(
-      'Stream a table or a query out through COPY … TO STDOUT, to stdout or a file. CSV and TSV are\n' +
-        "PostgreSQL's own formats (the bytes psql's \\copy gives); NDJSON and JSON are built by the server\n" +
-        '(row_to_json: numbers stay exact numbers, json/jsonb nest, timestamps are ISO 8601). A file is\n' +
+      'Stream a table or a query out through COPY … TO STDOUT, to stdout or a file. CSV and TSV are ' +
+        "PostgreSQL's own formats (the bytes psql's \\copy gives); NDJSON and JSON are built by the server " +
+        '(row_to_json: numbers stay exact numbers, json/jsonb nest, timestamps are ISO 8601). A file is ' +
         'written under a temporary name and appears only when the export is complete.',
     )
     .option('-t, --table <name>', 'the table to export, as table or schema.table')
@@ -33,7 +33,7 @@ export function defineExport(program: Command, run: Runner): void {
     .option('--query-file <file>', 'read the query from a file')
     .option('-f, --format <format>', 'csv, tsv, ndjson or json (default: from the -o extension, else csv)')
     .option('-o, --output <file>', 'output file, or - for stdout', '-')
-    .option('--header', 'write a header line, for csv and tsv (default)', true)
+    .option('--header', 'write a header line, for csv and tsv', true)
     .option('--no-header', 'no header line')
     .option('-z, --gzip', 'compress with gzip (default when -o ends in .gz)')
     .option('-w, --workers <n>', 'connections for a table, reading ctid ranges of one snapshot in parallel', '1')

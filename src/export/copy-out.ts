@@ -4,7 +4,7 @@
  * While the COPY runs, this takes the connection's socket from pg's protocol parser (as
  * pg-copy-streams' copy-to does) and parses the bytes itself (copy-out-parser.ts); when the data ends
  * it hands the rest (CommandComplete, ReadyForQuery, or an ErrorResponse) back to pg. Backpressure is
- * real: when the reader is slow, the socket is not read, and the server waits.
+ * real: when the reader is slow, the socket is paused, and the server waits.
  */
 import { Readable } from 'node:stream';
 import type { Connection, Submittable } from 'pg';
@@ -36,10 +36,10 @@ export class CopyOut extends Readable implements Submittable {
   private rowCount = 0;
   private socket: Connection['stream'] | undefined;
   private pgListener: DataListener | undefined;
-  private wanted = false;
-  private forwarding = false;
+  /** We paused the socket because the reader is behind. */
+  private paused = false;
   private settle: { resolve(n: number): void; reject(err: unknown): void } | undefined;
-  private readonly onReadable = () => this.forward();
+  private readonly onData: DataListener = (chunk) => this.receive(chunk);
 
   constructor(sql: string, shaper: RowShaper, tally: RowTally, highWaterMark: number) {
     super({ highWaterMark });
@@ -57,32 +57,32 @@ export class CopyOut extends Readable implements Submittable {
     if (listeners.length !== 1) throw new Error(`CopyOut: expected pg's one data listener on the socket, found ${listeners.length}`);
     this.socket = socket;
     this.pgListener = listeners[0];
+    // The socket stays in flowing mode, paused only while the reader is behind: reading it in paused
+    // mode ('readable' + read(), as pg-copy-streams does) stops and restarts the kernel reads for every
+    // chunk, which cost measurable system time here.
     socket.removeListener('data', this.pgListener as DataListener);
-    socket.pause();
-    socket.on('readable', this.onReadable);
+    socket.on('data', this.onData);
     connection.query(this.sql);
   }
 
   override _read(): void {
-    this.wanted = true;
-    this.forward();
+    if (this.paused && this.socket !== undefined) {
+      this.paused = false;
+      this.socket.resume();
+    }
   }
 
-  private forward(): void {
-    const socket = this.socket;
-    if (this.forwarding || !this.wanted || socket === undefined) return;
-    this.forwarding = true;
-    let chunk: Buffer | null;
-    while (this.wanted && this.socket !== undefined && (chunk = socket.read() as Buffer | null) !== null) {
-      const step = this.parser.push(chunk);
-      this.tally.rows += step.rows;
-      if (step.output !== null) this.wanted = this.push(step.output);
-      if (step.rest !== undefined) {
-        this.detach(step.rest);
-        if (step.done === true) this.push(null);
-      }
+  private receive(chunk: Buffer): void {
+    const step = this.parser.push(chunk);
+    this.tally.rows += step.rows;
+    const more = step.output === null || this.push(step.output);
+    if (step.rest !== undefined) {
+      this.detach(step.rest);
+      if (step.done === true) this.push(null);
+    } else if (!more && this.socket !== undefined) {
+      this.paused = true;
+      this.socket.pause();
     }
-    this.forwarding = false;
   }
 
   /** Give the socket back to pg, with the bytes it must parse first. */
@@ -91,12 +91,13 @@ export class CopyOut extends Readable implements Submittable {
     const pgListener = this.pgListener;
     if (socket === undefined || pgListener === undefined) return;
     this.socket = undefined;
-    socket.removeListener('readable', this.onReadable);
+    socket.removeListener('data', this.onData);
     socket.on('data', pgListener);
     if (rest.length > 0) pgListener(rest);
-    // Removing the 'readable' listener leaves the socket paused; resume it once pg's handler is back
-    // (pg-copy-streams does the same, for the same reason).
-    process.nextTick(() => socket.resume());
+    if (this.paused) {
+      this.paused = false;
+      socket.resume();
+    }
   }
 
   // The pg.Client calls these (Submittable's informal protocol).
