@@ -95,20 +95,10 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     const shown = progress = hooks.progress(`export ${display}`);
     const tally: RowTally = { rows: 0 };
     const headerRows = o.header && (o.format === 'csv' || o.format === 'tsv') ? 1 : 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        shown.update({ bytes, rows: Math.max(0, tally.rows - headerRows), rowsTotal });
-        cb(null, chunk);
-      },
+    const write = outputPipeline(o, out.stream, (n) => {
+      bytes += n;
+      shown.update({ bytes, rows: Math.max(0, tally.rows - headerRows), rowsTotal });
     });
-    const stages: (NodeJS.ReadWriteStream | Writable)[] = [];
-    if (o.format === 'json') stages.push(jsonArrayTransform());
-    stages.push(counter);
-    if (o.gzip) stages.push(createGzip());
-    stages.push(out.stream);
-    const write = (source: AsyncIterable<Buffer> | Readable) =>
-      pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages]);
 
     let rows: number;
     let workers = 1;
@@ -151,6 +141,24 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
   } finally {
     await client?.end().catch(() => undefined);
   }
+}
+
+/** Writes a source's bytes through the format's framing, a byte counter and gzip to the output. */
+function outputPipeline(o: ExportOptions, output: Writable, counted: (bytes: number) => void) {
+  const stages: (NodeJS.ReadWriteStream | Writable)[] = [];
+  if (o.format === 'json') stages.push(jsonArrayTransform());
+  stages.push(
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        counted(chunk.length);
+        cb(null, chunk);
+      },
+    }),
+  );
+  if (o.gzip) stages.push(createGzip());
+  stages.push(output);
+  return (source: AsyncIterable<Buffer> | Readable): Promise<void> =>
+    pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages]);
 }
 
 async function exportOne(

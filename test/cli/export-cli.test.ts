@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -91,6 +91,20 @@ for (const server of testServers()) {
         { id: 3, twice: 6 },
       ]);
       assert.deepEqual(readdirSync(dir).sort(), ['x.json', 'x.ndjson.gz'], 'no temporary files left');
+    });
+
+    it('--query-file (trailing comment and semicolon), --gzip to stdout, progress as JSON lines on stderr', async () => {
+      const dir = tmpDir();
+      const file = join(dir, 'q.sql');
+      writeFileSync(file, 'select i as n\n  from generate_series(1, 3) i -- three rows;\n;\n');
+      const r = await runCli(['--progress', 'json', 'export', '--query-file', file, '--gzip', '--db', server.url]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(gunzipSync(r.stdoutBytes).toString(), 'n\n1\n2\n3\n');
+      const last = JSON.parse(r.stderr.trim().split('\n').at(-1) as string) as Record<string, unknown>;
+      assert.equal(last['rows'], 3);
+      assert.equal(last['bytes'], 8);
+      assert.equal(last['estimatedRows'], 3);
+      assert.equal(last['percent'], 100);
     });
 
     it('zero rows as JSON is [] (valid JSON)', async () => {
