@@ -4,8 +4,7 @@
  * CSV and TSV are PostgreSQL's own `csv` and `text` formats, so the bytes are exactly what
  * `psql \copy … to stdout` gives. NDJSON and JSON rows are built by the server (row_to_json keeps
  * bigint and numeric as written, nests json/jsonb, writes timestamps in ISO 8601) and come through a
- * CSV-format COPY whose QUOTE and DELIMITER are control bytes that JSON text never holds, so nothing
- * needs un-escaping in Node (see json-rows.ts).
+ * text-format COPY whose escaping json-rows.ts undoes.
  */
 import { usage } from '../errors.js';
 
@@ -54,7 +53,7 @@ function copyOptions(format: ExportFormat, header: boolean): string {
       return header ? '(FORMAT text, HEADER)' : '(FORMAT text)';
     case 'ndjson':
     case 'json':
-      return "(FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')";
+      return '(FORMAT text)';
   }
 }
 

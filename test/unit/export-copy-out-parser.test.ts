@@ -99,14 +99,25 @@ describe('CopyOutParser: raw rows', () => {
   });
 });
 
-describe('CopyOutParser: JSON rows from a QUOTE 0x01 / DELIMITER 0x02 CSV COPY', () => {
-  // What the server sends: plain rows, and a row quoted because a json value kept a raw CR/LF.
-  const wire = ['{"a":1,"s":"t\\"ab\\\\"}\n', '\x01{"j":{\n  "k": [1,\r\n2]}}\x01\n', '{"u":"😀"}\n'];
+describe('CopyOutParser: JSON rows from a text-format COPY, un-escaped', () => {
+  // What the server sends: COPY text escaping over row_to_json's output, every backslash doubled.
+  // Row 2 holds a json value that kept raw LF, CR LF and a tab, sent as \n \r\n \t.
+  const wire = [
+    '{"a":1,"s":"t\\\\"ab\\\\\\\\"}\n',
+    '{"j":{\\n  "k": [1,\\r\\n2],\\t"x":"\\\\n"}}\n',
+    '{"u":"😀","c":"\\\\u0001"}\n',
+  ];
   const stream = Buffer.concat([COPY_OUT_RESPONSE, ...wire.map((w) => msg('d', w)), msg('c'), AFTER_DONE]);
-  const objects = ['{"a":1,"s":"t\\"ab\\\\"}', '{"j":{   "k": [1,  2]}}', '{"u":"😀"}'];
+  const objects = ['{"a":1,"s":"t\\"ab\\\\"}', '{"j":{   "k": [1,  2],\t"x":"\\n"}}', '{"u":"😀","c":"\\u0001"}'];
+
+  it('the fixtures say what they mean', () => {
+    assert.deepEqual(JSON.parse(objects[0] as string), { a: 1, s: 't"ab\\' });
+    assert.deepEqual(JSON.parse(objects[1] as string), { j: { k: [1, 2], x: '\n' } });
+    assert.deepEqual(JSON.parse(objects[2] as string), { u: '😀', c: '\u0001' });
+  });
 
   for (const size of SIZES) {
-    it(`NDJSON: one valid object per line, quotes gone, CR/LF inside a row made spaces (pieces of ${size})`, () => {
+    it(`NDJSON: one valid object per line, escapes undone, CR/LF inside a row made spaces (pieces of ${size})`, () => {
       const r = run(stream, size, jsonLines);
       assert.equal(r.output, objects.map((o) => o + '\n').join(''));
       assert.equal(r.rows, 3);
@@ -121,8 +132,20 @@ describe('CopyOutParser: JSON rows from a QUOTE 0x01 / DELIMITER 0x02 CSV COPY',
     });
   }
 
-  it('a quoted row split into 1-byte pieces keeps its final newline as the line end', () => {
-    const s = Buffer.concat([COPY_OUT_RESPONSE, msg('d', '\x01{\n}\x01\n'), msg('d', '\x01{\r}\x01\n'), msg('c')]);
-    assert.equal(run(s, 1, jsonLines).output, '{ }\n{ }\n');
+  it('control escapes and an unknown escape, with a backslash as the last byte of a piece', () => {
+    const s = Buffer.concat([COPY_OUT_RESPONSE, msg('d', 'a\\\\b\\bc\\fd\\ve\\x\n'), msg('c')]);
+    for (const size of [1, 2, 3, 8, 100]) {
+      assert.equal(run(s, size, jsonLines).output, 'a\\b\bc\fd\vex\n');
+      assert.equal(run(s, size, jsonItems).output, ',\na\\b\bc\fd\vex');
+    }
+  });
+
+  it('many rows, few backslashes: the same as a plain byte loop', () => {
+    const rows: string[] = [];
+    for (let k = 0; k < 3000; k++) rows.push(k % 97 === 0 ? `{"k":${k},"s":"q\\\\\\\\"}\n` : `{"k":${k}}\n`);
+    const s = Buffer.concat([COPY_OUT_RESPONSE, ...rows.map((w) => msg('d', w)), msg('c')]);
+    const expected = rows.map((w) => w.replace(/\\(.)/g, '$1')).join('');
+    assert.match(expected, /"s":"q\\\\"/);
+    for (const size of [7, 4096, 1 << 20]) assert.equal(run(s, size, jsonLines).output, expected);
   });
 });
