@@ -5,7 +5,6 @@
  */
 export type ErrorCode =
   | 'USAGE' // bad flag or argument combination
-  | 'NOT_IMPLEMENTED' // a command that is not built yet
   | 'INPUT_NOT_FOUND'
   | 'INPUT_READ'
   | 'INPUT_FORMAT' // input that cannot be read as the format it claims to be

@@ -1,82 +1,175 @@
 /**
- * Export: a table or query out through `COPY … TO STDOUT`. PostgreSQL formats; dataio streams.
+ * Export: a table or a query out as CSV, TSV, NDJSON or a JSON array, through `COPY … TO STDOUT`.
+ * PostgreSQL formats (and builds the JSON); dataio streams the bytes with bounded memory, to stdout
+ * or to a file that appears only when the export is complete.
  */
-import { Transform } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { to as copyTo } from 'pg-copy-streams';
+import { createGzip } from 'node:zlib';
+import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
-import { isBrokenPipe, openOutput } from '../io/output.js';
+import { isBrokenPipe, openOutput, outputError } from '../io/output.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
-import { displayName, parseTableName, qualifiedName } from '../pg/ident.js';
-import { mapQueryError } from '../pg/pg-errors.js';
+import { isPgError, mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
+import { CopyOut, isCopyError, type RowTally } from './copy-out.js';
+import { RAW_ROWS, type RowShaper } from './copy-out-parser.js';
+import { jsonArrayTransform } from './json-array.js';
+import { jsonItems, jsonLines } from './json-rows.js';
+import { exportRanges } from './parallel.js';
+import { estimateRows, resolveSource, type ResolvedSource } from './source.js';
+import { exportCopySql, type ExportFormat } from './sql.js';
 
-export type ExportFormat = 'csv';
+export type { ExportFormat } from './sql.js';
 
 export interface ExportOptions {
   table?: string | undefined;
   query?: string | undefined;
   format: ExportFormat;
+  /** A header line (CSV and TSV). */
   header: boolean;
+  gzip: boolean;
+  /** A file, or `-` for the hooks' stdout. */
   output: string;
+  /** Connections for a table export (1: one COPY). */
+  workers: number;
 }
 
 export interface ExportResult {
   rows: number;
+  /** Bytes of the export before compression. */
   bytes: number;
   seconds: number;
+  /** Connections used. */
+  workers: number;
   /** True when the reader closed the pipe before the end (`| head`). */
   truncatedByReader: boolean;
 }
 
 export interface ExportHooks {
-  progress(): Progress;
+  stdout: Writable;
+  progress(label: string): Progress;
+  warn(message: string): void;
 }
 
-export function exportCopySql(o: ExportOptions): string {
-  if ((o.table === undefined) === (o.query === undefined)) throw usage('export needs exactly one of --table or --query');
-  const source = o.table !== undefined ? qualifiedName(parseTableName(o.table)) : `(${o.query})`;
-  return `COPY ${source} TO STDOUT (FORMAT csv${o.header ? ', HEADER' : ''})`;
+/** What one COPY may buffer: a socket read is 64 KiB; a parallel range waits after this much. */
+const SINGLE_BUFFER = 1024 * 1024;
+const RANGE_BUFFER = 8 * 1024 * 1024;
+
+function shaperFor(format: ExportFormat): () => RowShaper {
+  if (format === 'ndjson') return jsonLines;
+  if (format === 'json') return jsonItems;
+  return () => RAW_ROWS;
+}
+
+function checkOptions(o: ExportOptions): void {
+  if ((o.table === undefined) === (o.query === undefined)) throw usage('export needs exactly one of --table, --query or --query-file');
+  if (o.workers > 1 && o.table === undefined) {
+    throw usage('--workers needs --table: a query cannot be cut into ranges', 'export a table, or run the query with one connection');
+  }
+}
+
+/** A server or connection failure as one line; an unknown relation inside a query gets an export hint. */
+function exportFailure(err: unknown, display: string): DataioError {
+  const e = mapQueryError(err, { action: `export of ${display}` });
+  if (e.code !== 'TABLE_NOT_FOUND') return e;
+  return new DataioError(e.code, e.message, { hint: 'check the table names in the query (schema.table)', cause: e.cause, ...(e.detail === undefined ? {} : { detail: e.detail }) });
 }
 
 export async function exportData(target: ConnectionTarget, o: ExportOptions, hooks: ExportHooks): Promise<ExportResult> {
-  const sql = exportCopySql(o);
-  const action = o.table !== undefined ? `export of ${displayName(parseTableName(o.table))}` : 'export of the query';
+  checkOptions(o);
   const started = Date.now();
-  const client = await connectClient(target, 'dataio export');
-  const out = openOutput(o.output);
-  const progress = hooks.progress();
+  const out = openOutput(o.output, hooks.stdout);
+  let outputFailure: unknown;
+  out.stream.on('error', (err) => (outputFailure ??= err));
+  let display = o.table ?? 'the query';
+  let progress: Progress | undefined;
   let bytes = 0;
+  let client: pg.Client | undefined;
   try {
-    const source = client.query(copyTo(sql));
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        bytes += chunk.length;
-        progress.update({ bytes, rows: 0 });
-        cb(null, chunk);
-      },
+    await out.ready();
+    client = await connectClient(target, 'dataio export');
+    const resolved = await resolveSource(client, o.table, o.query);
+    display = resolved.display;
+    const rowsTotal = await estimateRows(client, resolved.source);
+    const shown = progress = hooks.progress(`export ${display}`);
+    const tally: RowTally = { rows: 0 };
+    const headerRows = o.header && (o.format === 'csv' || o.format === 'tsv') ? 1 : 0;
+    const write = outputPipeline(o, out.stream, (n) => {
+      bytes += n;
+      shown.update({ bytes, rows: Math.max(0, tally.rows - headerRows), rowsTotal });
     });
-    try {
-      await pipeline(source, counter, out.stream);
-    } catch (err) {
-      if (out.name === 'stdout' && isBrokenPipe(err)) {
-        progress.stop();
-        return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, truncatedByReader: true };
-      }
-      throw err;
+
+    let rows: number;
+    let workers = 1;
+    if (o.workers > 1 && !resolved.rangeable) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);
+    if (o.workers > 1 && resolved.rangeable) {
+      const lead = client;
+      client = undefined;
+      const r = await exportRanges(
+        lead,
+        {
+          source: resolved.source,
+          format: o.format,
+          header: o.header,
+          workers: o.workers,
+          shaper: shaperFor(o.format),
+          tally,
+          highWaterMark: RANGE_BUFFER,
+          connect: () => connectClient(target, 'dataio export'),
+        },
+        write,
+      );
+      rows = r.rows;
+      workers = r.workers;
+    } else {
+      rows = await exportOne(client, resolved, o, tally, write);
     }
     await out.commit();
+    progress.update({ bytes, rows, rowsTotal });
     progress.stop();
-    return { rows: source.rowCount, bytes, seconds: (Date.now() - started) / 1000, truncatedByReader: false };
+    return { rows, bytes, seconds: (Date.now() - started) / 1000, workers, truncatedByReader: false };
   } catch (err) {
-    progress.stop();
+    progress?.stop();
     await out.abort();
-    if (err instanceof DataioError) throw err;
-    if ((err as NodeJS.ErrnoException).syscall !== undefined) {
-      throw new DataioError('OUTPUT_WRITE', `cannot write ${out.name}: ${(err as Error).message}`, { cause: err });
+    if (out.name === 'stdout' && (isBrokenPipe(err) || isBrokenPipe(outputFailure))) {
+      return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: o.workers, truncatedByReader: true };
     }
-    throw mapQueryError(err, { action });
+    if (err instanceof DataioError) throw err;
+    if (err === outputFailure && !isCopyError(err) && !isPgError(err)) throw outputError(out.name, err);
+    throw exportFailure(err, display);
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
+}
+
+/** Writes a source's bytes through the format's framing, a byte counter and gzip to the output. */
+function outputPipeline(o: ExportOptions, output: Writable, counted: (bytes: number) => void) {
+  const stages: (NodeJS.ReadWriteStream | Writable)[] = [];
+  if (o.format === 'json') stages.push(jsonArrayTransform());
+  stages.push(
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        counted(chunk.length);
+        cb(null, chunk);
+      },
+    }),
+  );
+  if (o.gzip) stages.push(createGzip());
+  stages.push(output);
+  return (source: AsyncIterable<Buffer> | Readable): Promise<void> =>
+    pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages]);
+}
+
+async function exportOne(
+  client: pg.Client,
+  resolved: ResolvedSource,
+  o: ExportOptions,
+  tally: RowTally,
+  write: (source: CopyOut) => Promise<void>,
+): Promise<number> {
+  const copy = new CopyOut(exportCopySql(resolved.source, o.format, o.header), shaperFor(o.format)(), tally, SINGLE_BUFFER);
+  client.query(copy);
+  await write(copy);
+  return copy.finished;
 }

@@ -3,7 +3,7 @@
  * on success, so a failed job never leaves a truncated file that looks complete.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { DataioError } from '../errors.js';
@@ -12,26 +12,62 @@ export interface Output {
   stream: Writable;
   /** For messages. */
   name: string;
+  /** Resolves once the output can take bytes; fails with OUTPUT_WRITE (so a job can fail before it starts). */
+  ready(): Promise<void>;
   /** Make the output final (rename the temporary file into place). */
   commit(): Promise<void>;
   /** Remove what was written (files only). */
   abort(): Promise<void>;
 }
 
+const REASONS: Record<string, string> = {
+  ENOENT: 'its directory does not exist',
+  ENOTDIR: 'a part of its path is not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EISDIR: 'it is a directory',
+};
+
+/** An output failure as one line that names the file the user gave (not the temporary name). */
+export function outputError(path: string, err: unknown): DataioError {
+  if (err instanceof DataioError) return err;
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  const reason = (code !== undefined ? REASONS[code] : undefined) ?? (err instanceof Error ? err.message : String(err));
+  return new DataioError('OUTPUT_WRITE', `cannot write ${path}: ${reason}`, { cause: err, detail: code });
+}
+
 export function openOutput(path: string, stdout: Writable = process.stdout): Output {
   if (path === '-') {
-    return { stream: stdout, name: 'stdout', commit: async () => undefined, abort: async () => undefined };
+    return { stream: stdout, name: 'stdout', ready: async () => undefined, commit: async () => undefined, abort: async () => undefined };
   }
   const tmp = join(dirname(path), `.${basename(path)}.dataio-${process.pid}.tmp`);
   const stream = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+  const opened = new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', reject);
+  });
+  // The failure is reported by ready() or by whoever writes; never unhandled.
+  opened.catch(() => undefined);
   return {
     stream,
     name: path,
+    ready: async () => {
+      try {
+        const st = await stat(path).catch(() => undefined);
+        if (st?.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        await opened;
+      } catch (err) {
+        throw outputError(path, err);
+      }
+    },
     commit: async () => {
       try {
         await rename(tmp, path);
       } catch (err) {
-        throw new DataioError('OUTPUT_WRITE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+        throw outputError(path, err);
       }
     },
     abort: async () => {

@@ -9,6 +9,8 @@ export interface ProgressState {
   /** Bytes processed (of the input for import, of the output for export). */
   bytes: number;
   rows: number;
+  /** The planner's estimate of all rows, when known (export): shows % where the byte total is unknown. */
+  rowsTotal?: number | undefined;
 }
 
 export interface Progress {
@@ -43,6 +45,11 @@ export function formatCount(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/** % of the estimated rows; an estimate can be low, so it stops at 100. */
+function rowPercent(s: ProgressState): number {
+  return Number(Math.min(100, (100 * s.rows) / (s.rowsTotal as number)).toFixed(1));
+}
+
 const NOOP: Progress = { update: () => undefined, stop: () => undefined };
 
 export function resolveMode(mode: ProgressMode, stream: NodeJS.WriteStream): 'bar' | 'json' | 'none' {
@@ -75,6 +82,9 @@ export function createProgress(o: ProgressOptions): Progress {
       if (o.total !== undefined && o.total > 0) {
         line['totalBytes'] = o.total;
         line['percent'] = Number(((100 * last.bytes) / o.total).toFixed(1));
+      } else if (last.rowsTotal !== undefined && last.rowsTotal > 0) {
+        line['estimatedRows'] = last.rowsTotal;
+        line['percent'] = rowPercent(last);
       }
       stream.write(JSON.stringify(line) + '\n');
     };
@@ -93,7 +103,7 @@ export function createProgress(o: ProgressOptions): Progress {
   const unit = o.unit ?? 'rows';
   const format = known
     ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | ETA {eta_formatted}`
-    : `${o.label} {done} | {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | {elapsed}s`;
+    : `${o.label} {done} |{estimate} {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | {elapsed}s`;
   const bar = new cliProgress.SingleBar(
     { format, stream, hideCursor: true, clearOnComplete: true, fps: 5, etaBuffer: 50, barsize: 24 },
     cliProgress.Presets.shades_classic,
@@ -107,6 +117,7 @@ export function createProgress(o: ProgressOptions): Progress {
       rps: formatCount(r.rowsPerSec),
       mbps: r.mbPerSec.toFixed(1),
       elapsed: r.secs.toFixed(0),
+      estimate: last.rowsTotal !== undefined && last.rowsTotal > 0 ? ` ${rowPercent(last)}% of ~${formatCount(last.rowsTotal)} |` : '',
     };
   };
   bar.start(known ? (o.total as number) : 1, 0, payload());

@@ -57,12 +57,6 @@ describe('cli basics', () => {
     assert.match(r.stderr, /cannot connect to .*127\.0\.0\.1:1.*connection refused/);
     assert.doesNotMatch(r.stderr + r.stdout, /sekret/);
   });
-
-  it('commands not built yet say so in one line and exit 1', async () => {
-    const r = await runCli(['import', 'events.ndjson', '--table', 't']);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /not built yet/);
-  });
 });
 
 for (const server of testServers()) {

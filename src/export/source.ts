@@ -1,0 +1,64 @@
+/**
+ * What is exported: a table looked up in the catalog (so a wrong name is one clear line before any
+ * COPY runs), or a query; and the planner's estimate of its rows, for % in progress.
+ */
+import type pg from 'pg';
+import { DataioError } from '../errors.js';
+import { displayName, parseTableName, qualifiedName } from '../pg/ident.js';
+import { estimateSql, normalizeQuery, type ExportSource } from './sql.js';
+
+export interface ResolvedSource {
+  source: ExportSource;
+  /** For messages: `public.t`, or "the query". */
+  display: string;
+  /** Set when the table can be cut into ctid ranges (a heap relation, PostgreSQL 14+ for TID range scans). */
+  rangeable: boolean;
+  /** Why not, for the warning when --workers is asked for. */
+  notRangeable?: string;
+}
+
+interface RelationRow {
+  schema: string;
+  name: string;
+  kind: string;
+  am: string | null;
+  version: number;
+}
+
+export async function resolveSource(client: pg.Client, table: string | undefined, query: string | undefined): Promise<ResolvedSource> {
+  if (query !== undefined) return { source: { kind: 'query', sql: normalizeQuery(query) }, display: 'the query', rangeable: false };
+  const name = parseTableName(table as string);
+  const r = await client.query<RelationRow>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind, am.amname AS am,
+            current_setting('server_version_num')::int AS version
+       FROM pg_class c
+       JOIN pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_am am ON am.oid = c.relam
+      WHERE c.oid = to_regclass($1)`,
+    [qualifiedName(name)],
+  );
+  const rel = r.rows[0];
+  const display = displayName(name);
+  if (rel === undefined) {
+    throw new DataioError('TABLE_NOT_FOUND', `table ${display} does not exist`, { hint: 'check the name (schema.table), or use --query' });
+  }
+  const sql = qualifiedName({ schema: rel.schema, name: rel.name });
+  let notRangeable: string | undefined;
+  if (rel.version < 140000) notRangeable = 'the server is older than PostgreSQL 14 (no TID range scans)';
+  else if ((rel.kind !== 'r' && rel.kind !== 'm') || rel.am !== 'heap') notRangeable = `${display} is not a heap table`;
+  const resolved: ResolvedSource = { source: { kind: 'table', sql, plain: rel.kind === 'r' }, display, rangeable: notRangeable === undefined };
+  if (notRangeable !== undefined) resolved.notRangeable = notRangeable;
+  return resolved;
+}
+
+/** The planner's row estimate, or undefined when it cannot give one (a bad query fails in the COPY instead). */
+export async function estimateRows(client: pg.Client, source: ExportSource): Promise<number | undefined> {
+  try {
+    const r = await client.query<{ 'QUERY PLAN': unknown }>(estimateSql(source));
+    const plan = (r.rows[0]?.['QUERY PLAN'] as { Plan?: { 'Plan Rows'?: unknown } }[] | undefined)?.[0]?.Plan;
+    const rows = plan?.['Plan Rows'];
+    return typeof rows === 'number' && rows >= 0 ? rows : undefined;
+  } catch {
+    return undefined;
+  }
+}
