@@ -4,7 +4,7 @@
  */
 import chalk from 'chalk';
 import { resolveConfig, type Config, type RawOptions } from '../config.js';
-import { resolveTarget, type ConnectionTarget } from '../pg/connect.js';
+import type { ConnectionTarget } from '../pg/connect.js';
 import { createProgress, type Progress } from '../progress/progress.js';
 
 export interface CliIO {
@@ -34,7 +34,9 @@ export class CommandContext {
   }
 
   /** Resolve where to connect (starting the embedded server when that is the target). */
-  target(): Promise<ConnectionTarget> {
+  async target(): Promise<ConnectionTarget> {
+    // pg is loaded on first use, not at start-up.
+    const { resolveTarget } = await import('../pg/connect.js');
     return resolveTarget(this.config, { note: (m) => this.note(m) });
   }
 

@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
 import { EXIT_OK } from '../errors.js';
-import { getDocument, DEFAULT_GET_WORKERS } from '../docs/get.js';
-import { documentJson, listDocuments, statDocument, type DocumentListing } from '../docs/ls.js';
-import { DEFAULT_PUT_WORKERS, putDocument } from '../docs/put.js';
-import { removeDocument } from '../docs/rm.js';
+import { DEFAULT_GET_WORKERS, DEFAULT_PUT_WORKERS } from '../docs/defaults.js';
+import type { DocumentListing } from '../docs/ls.js';
 import type { DocumentInfo } from '../docs/store.js';
-import { withClient } from '../pg/connect.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
@@ -97,6 +94,7 @@ export function defineDocs(program: Command, run: Runner): void {
         const f = flags as PutFlags;
         const input = file as string;
         const target = await ctx.target();
+        const { putDocument } = await import('../docs/put.js');
         const r = await putDocument(
           target,
           {
@@ -136,6 +134,7 @@ export function defineDocs(program: Command, run: Runner): void {
       run(async (ctx, ref, flags) => {
         const f = flags as GetFlags;
         const target = await ctx.target();
+        const { getDocument } = await import('../docs/get.js');
         const r = await getDocument(
           target,
           { ref: ref as string, output: f.output, stdout: ctx.io.stdout, workers: parsePositiveInt(f.workers, '--workers', MAX_WORKERS) },
@@ -157,6 +156,7 @@ export function defineDocs(program: Command, run: Runner): void {
     .action(
       run(async (ctx, flags) => {
         const target = await ctx.target();
+        const [{ withClient }, { listDocuments, documentJson }] = await Promise.all([import('../pg/connect.js'), import('../docs/ls.js')]);
         const docs = await withClient(target, (c) => listDocuments(c));
         if ((flags as JsonFlag).json === true) ctx.io.stdout.write(docs.map((d) => JSON.stringify(documentJson(d)) + '\n').join(''));
         else if (docs.length > 0) ctx.io.stdout.write(lsTable(docs));
@@ -174,6 +174,7 @@ export function defineDocs(program: Command, run: Runner): void {
     .action(
       run(async (ctx, ref, flags) => {
         const target = await ctx.target();
+        const [{ withClient }, { statDocument, documentJson }] = await Promise.all([import('../pg/connect.js'), import('../docs/ls.js')]);
         const { listing, sameName } = await withClient(target, (c) => statDocument(c, ref as string));
         noteSameName(ctx, listing, sameName);
         ctx.io.stdout.write((flags as JsonFlag).json === true ? JSON.stringify(documentJson(listing)) + '\n' : statText(listing));
@@ -190,6 +191,7 @@ export function defineDocs(program: Command, run: Runner): void {
     .action(
       run(async (ctx, ref) => {
         const target = await ctx.target();
+        const { removeDocument } = await import('../docs/rm.js');
         const r = await removeDocument(target, { ref: ref as string }, { progress: (total) => ctx.progress('doc-rm', total, 'chunks') });
         ctx.note(`removed document ${describe(r.doc)}: ${formatCount(r.chunks)} chunks in ${r.batches} batches, ${r.seconds.toFixed(1)} s`);
         return EXIT_OK;

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DataioError, EXIT_OK, usage } from '../errors.js';
-import { exportData } from '../export/export.js';
 import { EXPORT_FORMATS } from '../export/sql.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import { formatFromPath, parseChoice, parsePositiveInt } from './parse.js';
@@ -66,6 +65,7 @@ export function defineExport(program: Command, run: Runner): void {
         const gzip = f.gzip === true || (toFile && /\.gz$/i.test(f.output));
         const workers = parsePositiveInt(f.workers, '--workers', 64);
         const target = await ctx.target();
+        const { exportData } = await import('../export/export.js');
         const r = await exportData(
           target,
           { table: f.table, query, format, header: f.header, gzip, output: f.output, workers },

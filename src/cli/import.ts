@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT_OK, usage } from '../errors.js';
-import { importDelimited, type ImportResult } from '../import/import-delimited.js';
-import { importJson } from '../import/import-json.js';
+import type { ImportResult } from '../import/job.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
@@ -86,6 +85,8 @@ export function defineImport(program: Command, run: Runner): void {
           const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
           if (csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${format.toUpperCase()}`);
           const target = await ctx.target();
+          // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
+          const { importJson } = await import('../import/import-json.js');
           const result = await importJson(
             target,
             {
@@ -109,6 +110,7 @@ export function defineImport(program: Command, run: Runner): void {
         const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
         if (jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
         const target = await ctx.target();
+        const { importDelimited } = await import('../import/import-delimited.js');
         const result = await importDelimited(
           target,
           {

@@ -24,7 +24,6 @@ import { ClientPool } from './pool.js';
 import { CHUNKS } from './schema.js';
 import { loadDocument, notFound, requireComplete, resolveDocument, type DocumentInfo, type Resolved } from './store.js';
 
-export const DEFAULT_GET_WORKERS = 4;
 /** Bytes one COPY fetches: small chunks share a round trip, a big chunk comes alone. */
 export const FETCH_BYTES = 4 * 1024 * 1024;
 /**

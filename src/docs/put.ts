@@ -22,10 +22,9 @@ import { CHUNKS, DOCUMENTS, ensureSchema } from './schema.js';
 import { loadDocument, notFound, type DocumentInfo } from './store.js';
 
 /** Measured on 512 MiB (bench/docs.mjs): see the README. */
-export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+import { DEFAULT_CHUNK_SIZE } from './defaults.js';
 export const MIN_CHUNK_SIZE = 64 * 1024;
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
-export const DEFAULT_PUT_WORKERS = 4;
 /** Chunks held at once are about workers + 2 (the window, the one being filled, the one waiting). */
 export const MAX_PUT_MEMORY = 192 * 1024 * 1024;
 
