@@ -64,7 +64,8 @@ export class NdjsonCutter {
   }
 }
 
-type ArrayState = 'start' | 'element' | 'after' | 'done';
+/** start: before '['; first: after '[' (an element or ']'); element: after ','; after: after an element. */
+type ArrayState = 'start' | 'first' | 'element' | 'after' | 'done';
 
 /**
  * A JSON array's elements: a bracket-depth scan that respects strings and escapes. An element cut off
@@ -127,15 +128,16 @@ export class JsonArrayCutter {
       if (this.state === 'start') {
         if (c !== 91) throw this.error(`expected a JSON array ('['), found ${JSON.stringify(s[i])}`, i);
         this.advance(i + 1);
-        this.state = 'element';
-        const j = skipWs(s, i + 1, end);
-        if (j < end && s.charCodeAt(j) === 93) {
-          this.advance(j + 1);
-          this.state = 'done';
-        }
+        this.state = 'first';
         continue;
       }
-      if (this.state === 'element') {
+      if (this.state === 'first' && c === 93) {
+        // `[]`, whitespace inside or not
+        this.advance(i + 1);
+        this.state = 'done';
+        continue;
+      }
+      if (this.state === 'element' || this.state === 'first') {
         let v;
         try {
           // Not validated here: each element is scanned again, fully, by whoever takes the record.

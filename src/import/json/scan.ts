@@ -89,20 +89,26 @@ export function decodeString(raw: string, pos = 0): string {
   }
 }
 
-/** End (exclusive) of the object or array starting at i, skipping strings; INCOMPLETE when cut off. */
+/**
+ * End (exclusive) of the object or array starting at i, skipping strings; INCOMPLETE when cut off.
+ * Brackets must pair up ({ with }, [ with ]); the grammar between them is checked by whoever parses
+ * the value.
+ */
 function nestedEnd(s: string, i: number, end: number): number {
-  let depth = 0;
+  const closers: number[] = [];
   for (let j = i; j < end; j++) {
     const c = s.charCodeAt(j);
     if (c === QUOTE) {
       const e = stringEnd(s, j + 1, end);
       if (e === INCOMPLETE) return INCOMPLETE;
       j = e;
-    } else if (c === 123 || c === 91) {
-      depth++;
+    } else if (c === 123) {
+      closers.push(125);
+    } else if (c === 91) {
+      closers.push(93);
     } else if (c === 125 || c === 93) {
-      depth--;
-      if (depth === 0) return j + 1;
+      if (closers.pop() !== c) throw new JsonSyntaxError(`unexpected ${JSON.stringify(s[j])}`, j);
+      if (closers.length === 0) return j + 1;
     }
   }
   return INCOMPLETE;
