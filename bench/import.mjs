@@ -16,6 +16,8 @@ const WORKERS = (process.env.WORKERS ?? '1,2,4,8,32').split(',').map(Number);
 const dataDir = join(root, 'bench/data');
 mkdirSync(dataDir, { recursive: true });
 const csv = join(dataDir, `bench-${ROWS}.csv`);
+const ndjson = join(dataDir, `bench-${ROWS}.ndjson`);
+const jsonArray = join(dataDir, `bench-${ROWS}.json`);
 const DDL = 'id bigint, name text, category text, value double precision, created_at timestamptz, description text';
 
 function sh(cmd, args, opts = {}) {
@@ -75,9 +77,11 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-if (!existsSync(csv)) {
-  console.error(`generating ${ROWS} rows into ${csv}`);
-  execFileSync(process.execPath, [join(root, 'bench/gen-csv.mjs'), String(ROWS), csv], { stdio: 'inherit' });
+for (const [file, format] of [[csv, 'csv'], [ndjson, 'ndjson'], [jsonArray, 'json']]) {
+  if (!existsSync(file)) {
+    console.error(`generating ${ROWS} rows into ${file}`);
+    execFileSync(process.execPath, [join(root, 'bench/gen-csv.mjs'), String(ROWS), file, format], { stdio: 'inherit' });
+  }
 }
 const [halfA, halfB] = await splitHalves();
 const servers = await startServers({ only: ['pg18-embedded'] });
@@ -106,7 +110,7 @@ async function check() {
 }
 
 const psqlCopy = (file) => ['psql', [server.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
-const dataio = (workers) => [process.execPath, [join(root, 'bin/dataio'), 'import', csv, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : [])]];
+const dataio = (workers, file = csv) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : [])]];
 
 const cases = [
   ['psql \\copy, 1 session', async () => (await sh(...psqlCopy(csv))).secs],
@@ -116,48 +120,56 @@ const cases = [
     return Number(process.hrtime.bigint() - started) / 1e9;
   }],
   ['dataio (defaults)', async () => run(dataio())],
+  ['dataio NDJSON (defaults)', async () => run(dataio(undefined, ndjson), 'dataio NDJSON (defaults)')],
+  ['dataio JSON array (defaults)', async () => run(dataio(undefined, jsonArray), 'dataio JSON array (defaults)')],
   ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
 ];
 const rss = {};
-async function run([cmd, args]) {
+async function run([cmd, args], name) {
   const r = await sh(cmd, args);
   const summary = JSON.parse(r.out.trim().split('\n').pop());
-  const label = args.includes('--workers') ? `dataio --workers ${args[args.indexOf('--workers') + 1]}` : 'dataio (defaults)';
+  const label = name ?? (args.includes('--workers') ? `dataio --workers ${args[args.indexOf('--workers') + 1]}` : 'dataio (defaults)');
   rss[label] = Math.max(rss[label] ?? 0, summary.peakRssMB ?? 0);
   return r.secs;
 }
 
 const times = Object.fromEntries(cases.map(([name]) => [name, []]));
-for (let round = 0; round < ROUNDS; round++) {
-  const order = round % 2 === 0 ? cases : [...cases].reverse();
-  for (const [name, fn] of order) {
-    await freshTable();
-    const secs = await fn();
-    await check();
-    times[name].push(secs);
-    console.error(`round ${round + 1}: ${name}: ${secs.toFixed(2)} s`);
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? cases : [...cases].reverse();
+    for (const [name, fn] of order) {
+      await freshTable();
+      const secs = await fn();
+      await check();
+      times[name].push(secs);
+      console.error(`round ${round + 1}: ${name}: ${secs.toFixed(2)} s`);
+    }
   }
+  if (hasPgloader && process.env.PGLOADER !== "0") {
+    await freshTable();
+    const load = join(dataDir, 'bench.load');
+    writeFileSync(load, `LOAD CSV FROM '${csv}' (id, name, category, value, created_at, description)
+      INTO ${server.url}?bench (id, name, category, value, created_at, description)
+      WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"', fields escaped by double-quote;\n`);
+    const r = await sh('pgloader', ['--quiet', load]);
+    await check();
+    times['pgloader (1 round)'] = [r.secs];
+    console.error(`pgloader: ${r.secs.toFixed(2)} s`);
+  }
+} finally {
+  await client.end();
+  await stopServers(servers);
 }
-if (hasPgloader && process.env.PGLOADER !== "0") {
-  await freshTable();
-  const load = join(dataDir, 'bench.load');
-  writeFileSync(load, `LOAD CSV FROM '${csv}' (id, name, category, value, created_at, description)
-    INTO ${server.url}?bench (id, name, category, value, created_at, description)
-    WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"', fields escaped by double-quote;\n`);
-  const r = await sh('pgloader', ['--quiet', load]);
-  await check();
-  times['pgloader (1 round)'] = [r.secs];
-  console.error(`pgloader: ${r.secs.toFixed(2)} s`);
-}
-await client.end();
-await stopServers(servers);
 
 const base = median(times['psql \\copy, 2 sessions on halves']);
 const one = median(times['psql \\copy, 1 session']);
 console.log(`\nImport of ${ROWS.toLocaleString('en-US')} rows (${(size / 1e6).toFixed(0)} MB CSV), PostgreSQL 18 embedded, median of ${ROUNDS} alternating rounds:\n`);
-console.log('| way | median s | vs 2 psql sessions | vs 1 psql session | peak RSS MB |');
-console.log('| --- | ---: | ---: | ---: | ---: |');
+const dataioCsv = median(times['dataio (defaults)']);
+console.log('| way | median s | vs 2 psql sessions | vs 1 psql session | vs dataio CSV | peak RSS MB |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const [name, xs] of Object.entries(times)) {
   const m = median(xs);
-  console.log(`| ${name} | ${m.toFixed(2)} | ${(m / base).toFixed(2)}× | ${(m / one).toFixed(2)}× | ${rss[name] ? rss[name].toFixed(0) : ''} |`);
+  const vsCsv = name.startsWith('dataio') ? `${(m / dataioCsv).toFixed(2)}×` : '';
+  console.log(`| ${name} | ${m.toFixed(2)} | ${(m / base).toFixed(2)}× | ${(m / one).toFixed(2)}× | ${vsCsv} | ${rss[name] ? rss[name].toFixed(0) : ''} |`);
 }
+console.log(`\nCommand: ROWS=${ROWS} ROUNDS=${ROUNDS} node bench/import.mjs (part of npm run bench); ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`);

@@ -2,7 +2,7 @@
 // the compiled tests (it prints the pass/fail counts), stop the servers, exit with the runner's code.
 // DATAIO_TEST_ONLY=unit skips the servers; DATAIO_TEST_FILTER=<substring> picks test files.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServers, stopServers } from './pg-servers.mjs';
@@ -35,8 +35,13 @@ if (!unitOnly) {
   servers = await startServers();
   console.log(`# servers: ${servers.map((s) => s.name).join(', ')}`);
 }
+// Each run's temporary files in one directory, removed at the end (readable by the postgres OS user,
+// for the tests that compare with a server-side COPY FROM a file).
+const runTmp = mkdtempSync(join(tmpdir(), 'dataio-run-'));
+chmodSync(runTmp, 0o755);
 const env = {
   ...process.env,
+  TMPDIR: runTmp,
   DATAIO_TEST_SERVERS: JSON.stringify(servers.map(({ name, url, home }) => ({ name, url, home }))),
 };
 // Tests choose their database explicitly; the user's own settings must not leak in.
@@ -52,6 +57,7 @@ const code = await new Promise((resolve) => {
   child.on('close', (c) => resolve(c ?? 1));
 });
 await stopServers(servers);
+rmSync(runTmp, { recursive: true, force: true });
 // The plain closing line: counts from the TAP summary.
 const summary = readFileSync(tap, 'utf8');
 const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
