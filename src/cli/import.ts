@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { EXIT_OK, usage } from '../errors.js';
 import type { ImportResult } from '../import/job.js';
+import { DEFAULT_WORKERS } from '../import/workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
 import { formatFromPath, parseChar, parseChoice, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
-export const DEFAULT_WORKERS = 32;
 export const DEFAULT_BATCH_SIZE = '4MB';
 export const DEFAULT_SAMPLE = 1000;
 
@@ -22,7 +22,7 @@ interface ImportFlags {
   create?: boolean;
   truncate?: boolean;
   encoding?: string;
-  workers: string;
+  workers?: string;
   batchSize: string;
   sample: string;
   json?: boolean;
@@ -54,7 +54,7 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--create', 'create the table, inferring column types from a sample of rows')
     .option('--truncate', 'empty the table first, inside the same all-or-nothing transaction')
     .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
-    .option('-w, --workers <n>', 'parallel COPY connections', String(DEFAULT_WORKERS))
+    .option('-w, --workers <n>', `parallel COPY connections (default ${DEFAULT_WORKERS}; for a server on this machine, one per CPU core)`)
     .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB', DEFAULT_BATCH_SIZE)
     .option('--sample <rows>', 'rows read to infer types with --create', String(DEFAULT_SAMPLE))
     .option('--json-path <a.b>', 'JSON: import the array at this path inside a top-level object')
@@ -77,7 +77,7 @@ export function defineImport(program: Command, run: Runner): void {
         const table = f.table ?? tableFromPath(path);
         if (table === undefined) throw usage('--table is required when reading stdin');
         const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
-        const workers = parsePositiveInt(f.workers, '--workers', 1000);
+        const workers = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
         const batchSize = parseSize(f.batchSize, '--batch-size');
         const sampleRows = parsePositiveInt(f.sample, '--sample');
         const hooks = { progress: (total: number | undefined) => ctx.progress(`import ${table}`, total), warn: (m: string) => ctx.warn(m) };

@@ -31,7 +31,7 @@ export interface DelimitedImportOptions {
   create: boolean;
   truncate: boolean;
   encoding?: string | undefined;
-  workers: number;
+  workers: number | 'auto';
   batchSize: number;
   sampleRows: number;
 }

@@ -32,7 +32,7 @@ export interface JsonImportOptions {
   jsonbColumn?: string | undefined;
   create: boolean;
   truncate: boolean;
-  workers: number;
+  workers: number | 'auto';
   batchSize: number;
   sampleRows: number;
 }

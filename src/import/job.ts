@@ -13,6 +13,7 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
+import { autoWorkers } from './workers.js';
 
 export interface ImportResult {
   table: string;
@@ -32,7 +33,8 @@ export interface ImportHooks {
 
 export interface JobOptions {
   tableName: TableName;
-  workers: number;
+  /** A number, or 'auto': 32, or as many as the CPU cores when the server is on this machine. */
+  workers: number | 'auto';
   batchSize: number;
   truncate: boolean;
 }
@@ -62,8 +64,8 @@ async function freeConnections(client: pg.Client): Promise<number> {
 }
 
 /** How many workers to use: no more than the server has connections free (keeping one spare). */
-async function chooseWorkers(client: pg.Client, o: JobOptions, warn: (m: string) => void): Promise<number> {
-  let workers = o.workers;
+async function chooseWorkers(client: pg.Client, o: JobOptions, local: boolean, warn: (m: string) => void): Promise<number> {
+  let workers = o.workers === 'auto' ? autoWorkers(local) : o.workers;
   const free = await freeConnections(client);
   if (free - 1 < workers) {
     const reduced = Math.max(1, free - 1);
@@ -137,7 +139,7 @@ export async function runImport<B extends EngineBatch>(
     coordinator = await connectClient(target, 'dataio import');
     p = await plan(coordinator);
     const { table } = p;
-    const workers = await chooseWorkers(coordinator, o, hooks.warn);
+    const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
     // FREEZE: rows loaded into a table truncated in the same transaction can be written frozen,
     // sparing the later vacuum (not allowed for partitioned tables).
     const copySql = o.truncate && table.kind === 'r' ? p.copySql.replace(/\)$/, ', FREEZE)') : p.copySql;

@@ -14,6 +14,15 @@ export interface ConnectionTarget {
   clientConfig: pg.ClientConfig;
   /** Where we connect, for messages: never contains a password. */
   display: string;
+  /** The server runs on this machine (loopback or a Unix socket), so it shares our CPU cores. */
+  local?: boolean;
+}
+
+/** A host that is this machine: loopback, a Unix-socket directory, or libpq's default (none). */
+export function isLocalHost(host: string | undefined): boolean {
+  if (host === undefined || host === '') return true;
+  const h = host.replace(/^\[|\]$/g, '');
+  return h.startsWith('/') || h === 'localhost' || h === '::1' || /^127\./.test(h);
 }
 
 export interface Notices {
@@ -83,7 +92,7 @@ function urlTarget(url: string): ConnectionTarget {
     const password = pgpassLookup(text, parsed.hostname, parsed.port || '5432', database, user);
     if (password !== undefined) clientConfig.password = password;
   }
-  return { clientConfig, display: redactUrl(url) };
+  return { clientConfig, display: redactUrl(url), local: isLocalHost(parsed.hostname || parsed.searchParams.get('host') || undefined) };
 }
 
 function pgEnvTarget(): ConnectionTarget {
@@ -91,7 +100,7 @@ function pgEnvTarget(): ConnectionTarget {
   const env = process.env;
   const user = env['PGUSER'] ?? env['USER'] ?? '';
   const display = `${user}@${env['PGHOST'] ?? 'localhost'}:${env['PGPORT'] ?? '5432'}/${env['PGDATABASE'] ?? user} (from PG* variables)`;
-  return { clientConfig: {}, display };
+  return { clientConfig: {}, display, local: isLocalHost(env['PGHOST']) };
 }
 
 /** Resolve where to connect; starts the embedded server when that is the target. */
@@ -109,6 +118,7 @@ export async function resolveTarget(config: Config, notices?: Notices): Promise<
   return {
     clientConfig: { host: c.host, port: c.port, user: c.user, password: c.password, database: c.database },
     display: `embedded PostgreSQL at ${c.host}:${c.port}`,
+    local: true,
   };
 }
 

@@ -99,3 +99,16 @@ describe('server error context', () => {
     assert.deepEqual(parseCopyWhere(undefined), {});
   });
 });
+
+describe('worker count', () => {
+  it('defaults to 32, or to the cores for a server on this machine', async () => {
+    const { autoWorkers } = await import('../../src/import/workers.js');
+    const { isLocalHost } = await import('../../src/pg/connect.js');
+    assert.equal(autoWorkers(false, 2), 32);
+    assert.equal(autoWorkers(true, 2), 2);
+    assert.equal(autoWorkers(true, 1), 2);
+    assert.equal(autoWorkers(true, 64), 32);
+    for (const h of [undefined, '', 'localhost', '127.0.0.1', '[::1]', '/var/run/postgresql']) assert.ok(isLocalHost(h), String(h));
+    for (const h of ['db.example.com', '10.0.0.5']) assert.ok(!isLocalHost(h), h);
+  });
+});
