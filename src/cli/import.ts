@@ -7,7 +7,6 @@ import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
 import { formatFromPath, parseChar, parseChoice, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
-export const DEFAULT_BATCH_SIZE = '4MB';
 export const DEFAULT_SAMPLE = 1000;
 
 interface ImportFlags {
@@ -23,7 +22,7 @@ interface ImportFlags {
   truncate?: boolean;
   encoding?: string;
   workers?: string;
-  batchSize: string;
+  batchSize?: string;
   sample: string;
   json?: boolean;
   jsonPath?: string;
@@ -55,7 +54,7 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--truncate', 'empty the table first, inside the same all-or-nothing transaction')
     .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
     .option('-w, --workers <n>', `parallel COPY connections (default ${DEFAULT_WORKERS}; for a server on this machine, one per CPU core)`)
-    .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB', DEFAULT_BATCH_SIZE)
+    .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB (default 4MB, less with many workers: 2 × workers batches stay within 64MB)')
     .option('--sample <rows>', 'rows read to infer types with --create', String(DEFAULT_SAMPLE))
     .option('--json-path <a.b>', 'JSON: import the array at this path inside a top-level object')
     .option('--ignore-unknown', 'JSON: skip keys that are not columns (else they are an error)')
@@ -78,7 +77,7 @@ export function defineImport(program: Command, run: Runner): void {
         if (table === undefined) throw usage('--table is required when reading stdin');
         const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
         const workers = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
-        const batchSize = parseSize(f.batchSize, '--batch-size');
+        const batchSize = f.batchSize === undefined ? 'auto' : parseSize(f.batchSize, '--batch-size');
         const sampleRows = parsePositiveInt(f.sample, '--sample');
         const hooks = { progress: (total: number | undefined) => ctx.progress(`import ${table}`, total), warn: (m: string) => ctx.warn(m) };
         if (format === 'ndjson' || format === 'json') {

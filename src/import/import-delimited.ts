@@ -32,7 +32,7 @@ export interface DelimitedImportOptions {
   truncate: boolean;
   encoding?: string | undefined;
   workers: number | 'auto';
-  batchSize: number;
+  batchSize: number | 'auto';
   sampleRows: number;
 }
 
@@ -119,7 +119,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   const input = await openInput(o.input);
   const reader = new ChunkReader(input.chunks);
   try {
-    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client) => {
+    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {
       const prologue = await readPrologue(reader, fmt, {
         header: o.header,
         sampleRows: o.create ? o.sampleRows : 0,
@@ -133,7 +133,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
         table,
         created,
         copySql: copySqlFor(table, o, fmt, prologue, created ? names : undefined),
-        batches: batchesOf(reader, fmt, prologue, o.batchSize),
+        batches: batchesOf(reader, fmt, prologue, batchSize),
         progressBytes: (batch: Batch) => batch.offset + batch.bytes,
         mapError: (err: unknown, batch: Batch) =>
           mapQueryError(err, {

@@ -33,7 +33,7 @@ export interface JsonImportOptions {
   create: boolean;
   truncate: boolean;
   workers: number | 'auto';
-  batchSize: number;
+  batchSize: number | 'auto';
   sampleRows: number;
 }
 
@@ -210,7 +210,7 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
   const input = await openInput(o.input);
   const gen = recordsOf(input, o);
   try {
-    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client) => {
+    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {
       const { head, rest } = await peekRecords(gen, o.sampleRows);
       const sampler = new JsonSampler();
       if (o.jsonbColumn === undefined) {
@@ -258,7 +258,7 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
         table,
         created,
         copySql: `COPY ${table.sql} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN (FORMAT text)`,
-        batches: batchesOf(head, rest, toRow, o.format, o.batchSize),
+        batches: batchesOf(head, rest, toRow, o.format, batchSize),
         progressBytes: (b: JsonBatch) => b.offsets[b.offsets.length - 1] as number,
         mapError: (err: unknown, batch: JsonBatch) =>
           mapQueryError(err, {

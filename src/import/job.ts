@@ -13,7 +13,7 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
-import { autoWorkers } from './workers.js';
+import { autoBatchSize, autoWorkers } from './workers.js';
 
 export interface ImportResult {
   table: string;
@@ -35,7 +35,8 @@ export interface JobOptions {
   tableName: TableName;
   /** A number, or 'auto': 32, or as many as the CPU cores when the server is on this machine. */
   workers: number | 'auto';
-  batchSize: number;
+  /** Bytes per batch, or 'auto' (see autoBatchSize). */
+  batchSize: number | 'auto';
   truncate: boolean;
 }
 
@@ -52,7 +53,7 @@ export interface LoadPlan<B extends EngineBatch> {
 }
 
 /** Keep memory at O(workers × batch size) and never above this many bytes of batches in flight. */
-const MAX_IN_FLIGHT_BYTES = 192 * 1024 * 1024;
+const MAX_IN_FLIGHT_BYTES = 128 * 1024 * 1024;
 
 async function freeConnections(client: pg.Client): Promise<number> {
   const r = await client.query<{ free: number }>(
@@ -127,7 +128,7 @@ export async function runImport<B extends EngineBatch>(
   o: JobOptions,
   input: InputSource,
   hooks: ImportHooks,
-  plan: (coordinator: pg.Client) => Promise<LoadPlan<B>>,
+  plan: (coordinator: pg.Client, batchSize: number) => Promise<LoadPlan<B>>,
 ): Promise<ImportResult> {
   const action = `import into ${displayName(o.tableName)}`;
   const started = Date.now();
@@ -137,9 +138,10 @@ export async function runImport<B extends EngineBatch>(
   let progress: Progress | undefined;
   try {
     coordinator = await connectClient(target, 'dataio import');
-    p = await plan(coordinator);
-    const { table } = p;
     const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
+    const batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
+    p = await plan(coordinator, batchSize);
+    const { table } = p;
     // FREEZE: rows loaded into a table truncated in the same transaction can be written frozen,
     // sparing the later vacuum (not allowed for partitioned tables).
     const copySql = o.truncate && table.kind === 'r' ? p.copySql.replace(/\)$/, ', FREEZE)') : p.copySql;
@@ -160,7 +162,7 @@ export async function runImport<B extends EngineBatch>(
     await loadBatches(p.batches, {
       pool,
       workers,
-      maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / Math.max(o.batchSize, 1)))),
+      maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / batchSize))),
       monitor: coordinator,
       action,
       onLoaded: (batch, n) => {

@@ -8,6 +8,19 @@ export const DEFAULT_WORKERS = 32;
  * there, connections beyond the cores only add contention (measured: 2 workers 2.21 s, 32 workers
  * 2.54 s for the same 2M rows on 2 cores).
  */
+/** Batches in flight are at most 2 × workers; the default batch size keeps them within this budget. */
+export const IN_FLIGHT_BUDGET = 64 * 1024 * 1024;
+
+/**
+ * 'auto' batch size: 4 MiB (measured: as fast as 16 MiB, fewer bytes held), smaller when many workers
+ * would otherwise hold too much (measured at 20M rows with 32 workers: peak RSS 405 MB with 4 MiB
+ * batches, 225 MB with 1 MiB), never below 1 MiB (each batch is one COPY statement).
+ */
+export function autoBatchSize(workers: number): number {
+  const mib = 1024 * 1024;
+  return Math.min(4 * mib, Math.max(mib, Math.floor(IN_FLIGHT_BUDGET / (2 * workers) / mib) * mib));
+}
+
 export function autoWorkers(local: boolean, cores = availableParallelism()): number {
   return local ? Math.min(DEFAULT_WORKERS, Math.max(2, cores)) : DEFAULT_WORKERS;
 }

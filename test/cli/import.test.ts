@@ -87,6 +87,17 @@ for (const server of testServers()) {
       ]);
     });
 
+    it('--encoding reads input in another encoding', async () => {
+      const t = await create(server, 'id int, name text');
+      const latin1 = Buffer.from([...Buffer.from('id,name\n1,caf'), 0xe9, 0x0a]);
+      const r = await runCli(['import', file('l1.csv', latin1), '--table', t, '--encoding', 'LATIN1', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await dump(server, t), [{ id: 1, name: 'café' }]);
+      const bad = await runCli(['import', file('l1.csv', latin1), '--table', t, ...db]);
+      assert.equal(bad.code, 1, 'the same bytes are not valid UTF-8');
+      assert.match(bad.stderr, /input line 2.*invalid byte sequence for encoding "UTF8"/);
+    });
+
     it('loads TSV as PostgreSQL text format (escapes, \\N)', async () => {
       const t = await create(server, 'id int, note text');
       const r = await runCli(['import', file('t.tsv', 'id\tnote\n1\ta\\tb\\nc\n2\t\\N\n'), '--table', t, ...db]);

@@ -108,6 +108,13 @@ describe('worker count', () => {
     assert.equal(autoWorkers(true, 2), 2);
     assert.equal(autoWorkers(true, 1), 2);
     assert.equal(autoWorkers(true, 64), 32);
+    const { autoBatchSize } = await import('../../src/import/workers.js');
+    const mib = 1024 * 1024;
+    assert.equal(autoBatchSize(2), 4 * mib);
+    assert.equal(autoBatchSize(8), 4 * mib);
+    assert.equal(autoBatchSize(16), 2 * mib);
+    assert.equal(autoBatchSize(32), mib);
+    assert.equal(autoBatchSize(1000), mib);
     for (const h of [undefined, '', 'localhost', '127.0.0.1', '[::1]', '/var/run/postgresql']) assert.ok(isLocalHost(h), String(h));
     for (const h of ['db.example.com', '10.0.0.5']) assert.ok(!isLocalHost(h), h);
   });
