@@ -56,7 +56,8 @@ try {
       target: 1.1,
       baseline: ['psql `\\copy t to stdout (format csv, header)`', ...psql(`\\copy ${table} to stdout (format csv, header)`)],
       others: [
-        ['dataio export --format csv', ...dataio('--format', 'csv')],
+        ['dataio export --format csv (defaults)', ...dataio('--format', 'csv')],
+        ['dataio export --format csv --workers 1', ...dataio('--format', 'csv', '--workers', '1')],
         ['dataio export --format csv --workers 2', ...dataio('--format', 'csv', '--workers', '2')],
       ],
     },
@@ -68,7 +69,8 @@ try {
         // The alternative to un-escaping text format in Node (src/export/json-rows.ts), server side only:
         // a CSV COPY with control-byte QUOTE/DELIMITER, which would need no un-escaping.
         ['psql, same as CSV with quote e\'\\x01\', delimiter e\'\\x02\' (alternative, not used)', ...psql(`\\copy (select row_to_json(t) from ${table} t) to stdout (format csv, quote e'\\x01', delimiter e'\\x02')`)],
-        ['dataio export --format ndjson', ...dataio('--format', 'ndjson')],
+        ['dataio export --format ndjson (defaults)', ...dataio('--format', 'ndjson')],
+        ['dataio export --format ndjson --workers 1', ...dataio('--format', 'ndjson', '--workers', '1')],
         ['dataio export --format ndjson --workers 2', ...dataio('--format', 'ndjson', '--workers', '2')],
       ],
     },

@@ -14,7 +14,7 @@ interface ExportFlags {
   output: string;
   header: boolean;
   gzip?: boolean;
-  workers: string;
+  workers?: string;
 }
 
 export function defineExport(program: Command, run: Runner): void {
@@ -35,7 +35,7 @@ export function defineExport(program: Command, run: Runner): void {
     .option('--header', 'write a header line, for csv and tsv', true)
     .option('--no-header', 'no header line')
     .option('-z, --gzip', 'compress with gzip (default when -o ends in .gz)')
-    .option('-w, --workers <n>', 'connections for a table, reading ctid ranges of one snapshot in parallel', '1')
+    .option('-w, --workers <n>', 'connections for a table, reading ctid ranges of one snapshot in parallel (default: one per CPU core for a server on this machine, else 4; 1 for a query)')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -63,7 +63,7 @@ export function defineExport(program: Command, run: Runner): void {
         const format =
           f.format !== undefined ? parseChoice(f.format, EXPORT_FORMATS, '--format') : ((toFile ? formatFromPath(f.output) : undefined) ?? 'csv');
         const gzip = f.gzip === true || (toFile && /\.gz$/i.test(f.output));
-        const workers = parsePositiveInt(f.workers, '--workers', 64);
+        const workers: number | 'auto' = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 64);
         const target = await ctx.target();
         const { exportData } = await import('../export/export.js');
         const r = await exportData(

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT_OK, usage } from '../errors.js';
 import type { ImportResult } from '../import/job.js';
-import { DEFAULT_WORKERS } from '../import/workers.js';
+import { DEFAULT_WORKERS } from '../workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
@@ -76,61 +76,37 @@ export function defineImport(program: Command, run: Runner): void {
         const table = f.table ?? tableFromPath(path);
         if (table === undefined) throw usage('--table is required when reading stdin');
         const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
-        const workers = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
-        const batchSize = f.batchSize === undefined ? 'auto' : parseSize(f.batchSize, '--batch-size');
+        const workers: number | 'auto' = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
+        const batchSize: number | 'auto' = f.batchSize === undefined ? 'auto' : parseSize(f.batchSize, '--batch-size');
         const sampleRows = parsePositiveInt(f.sample, '--sample');
         const hooks = { progress: (total: number | undefined) => ctx.progress(`import ${table}`, total), warn: (m: string) => ctx.warn(m) };
+        const common = { input: path, table, create: f.create === true, truncate: f.truncate === true, workers, batchSize, sampleRows };
+        let result: ImportResult;
         if (format === 'ndjson' || format === 'json') {
           const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
           if (csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${format.toUpperCase()}`);
           const target = await ctx.target();
           // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
           const { importJson } = await import('../import/import-json.js');
-          const result = await importJson(
-            target,
-            {
-              input: path,
-              table,
-              format,
-              jsonPath: f.jsonPath,
-              ignoreUnknown: f.ignoreUnknown === true,
-              jsonbColumn: f.jsonbColumn,
-              create: f.create === true,
-              truncate: f.truncate === true,
-              workers,
-              batchSize,
-              sampleRows,
-            },
-            hooks,
-          );
-          report(ctx, result, f.json === true);
-          return EXIT_OK;
-        }
-        const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
-        if (jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
-        const target = await ctx.target();
-        const { importDelimited } = await import('../import/import-delimited.js');
-        const result = await importDelimited(
-          target,
-          {
-            input: path,
-            table,
-            format: format === 'tsv' ? 'text' : 'csv',
+          const json = { format, jsonPath: f.jsonPath, ignoreUnknown: f.ignoreUnknown === true, jsonbColumn: f.jsonbColumn };
+          result = await importJson(target, { ...common, ...json }, hooks);
+        } else {
+          const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
+          if (jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
+          const target = await ctx.target();
+          const { importDelimited } = await import('../import/import-delimited.js');
+          const delimited = {
+            format: format === 'tsv' ? ('text' as const) : ('csv' as const),
             delimiter: f.delimiter === undefined ? undefined : parseChar(f.delimiter, '--delimiter'),
             quote: f.quote === undefined ? undefined : parseChar(f.quote, '--quote'),
             escape: f.escape === undefined ? undefined : parseChar(f.escape, '--escape'),
             nullString: f.null,
             header: f.header,
             columns: f.columns === undefined ? undefined : parseColumnList(f.columns),
-            create: f.create === true,
-            truncate: f.truncate === true,
             encoding: f.encoding,
-            workers,
-            batchSize,
-            sampleRows,
-          },
-          hooks,
-        );
+          };
+          result = await importDelimited(target, { ...common, ...delimited }, hooks);
+        }
         report(ctx, result, f.json === true);
         return EXIT_OK;
       }),

@@ -19,6 +19,7 @@ import { jsonItems, jsonLines } from './json-rows.js';
 import { exportRanges } from './parallel.js';
 import { estimateRows, resolveSource, type ResolvedSource } from './source.js';
 import { exportCopySql, type ExportFormat } from './sql.js';
+import { autoExportWorkers } from '../workers.js';
 
 export type { ExportFormat } from './sql.js';
 
@@ -31,8 +32,8 @@ export interface ExportOptions {
   gzip: boolean;
   /** A file, or `-` for the hooks' stdout. */
   output: string;
-  /** Connections for a table export (1: one COPY). */
-  workers: number;
+  /** Connections for a table export (1: one COPY; 'auto': see autoExportWorkers). */
+  workers: number | 'auto';
 }
 
 export interface ExportResult {
@@ -64,7 +65,7 @@ function shaperFor(format: ExportFormat): () => RowShaper {
 
 function checkOptions(o: ExportOptions): void {
   if ((o.table === undefined) === (o.query === undefined)) throw usage('export needs exactly one of --table, --query or --query-file');
-  if (o.workers > 1 && o.table === undefined) {
+  if (o.workers !== 'auto' && o.workers > 1 && o.table === undefined) {
     throw usage('--workers needs --table: a query cannot be cut into ranges', 'export a table, or run the query with one connection');
   }
 }
@@ -102,8 +103,10 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
 
     let rows: number;
     let workers = 1;
-    if (o.workers > 1 && !resolved.rangeable) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);
-    if (o.workers > 1 && resolved.rangeable) {
+    // 'auto': in parallel when the source is a table that can be cut into ranges, silently not otherwise.
+    const wanted = o.workers !== 'auto' ? o.workers : resolved.rangeable ? autoExportWorkers(target.local === true) : 1;
+    if (wanted > 1 && !resolved.rangeable) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);
+    if (wanted > 1 && resolved.rangeable) {
       const lead = client;
       client = undefined;
       const r = await exportRanges(
@@ -112,7 +115,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
           source: resolved.source,
           format: o.format,
           header: o.header,
-          workers: o.workers,
+          workers: wanted,
           shaper: shaperFor(o.format),
           tally,
           highWaterMark: RANGE_BUFFER,
@@ -133,7 +136,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     progress?.stop();
     await out.abort();
     if (out.name === 'stdout' && (isBrokenPipe(err) || isBrokenPipe(outputFailure))) {
-      return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: o.workers, truncatedByReader: true };
+      return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: 0, truncatedByReader: true };
     }
     if (err instanceof DataioError) throw err;
     if (err === outputFailure && !isCopyError(err) && !isPgError(err)) throw outputError(out.name, err);

@@ -13,7 +13,7 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
-import { autoBatchSize, autoWorkers } from './workers.js';
+import { autoBatchSize, autoWorkers } from '../workers.js';
 
 export interface ImportResult {
   table: string;

@@ -102,13 +102,13 @@ describe('server error context', () => {
 
 describe('worker count', () => {
   it('defaults to 32, or to the cores for a server on this machine', async () => {
-    const { autoWorkers } = await import('../../src/import/workers.js');
+    const { autoWorkers } = await import('../../src/workers.js');
     const { isLocalHost } = await import('../../src/pg/connect.js');
     assert.equal(autoWorkers(false, 2), 32);
     assert.equal(autoWorkers(true, 2), 2);
     assert.equal(autoWorkers(true, 1), 2);
     assert.equal(autoWorkers(true, 64), 32);
-    const { autoBatchSize } = await import('../../src/import/workers.js');
+    const { autoBatchSize } = await import('../../src/workers.js');
     const mib = 1024 * 1024;
     assert.equal(autoBatchSize(2), 4 * mib);
     assert.equal(autoBatchSize(8), 4 * mib);
