@@ -6,7 +6,8 @@
  * through stream-json's tokenizer, whose Stringer gives the picked array back as text with every
  * number as written.
  */
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
@@ -104,8 +105,12 @@ async function* pickPath(chunks: AsyncIterable<Buffer>, path: string): AsyncGene
   const { parser } = require('stream-json') as { parser: (o?: object) => NodeJS.ReadWriteStream };
   const { pick } = require('stream-json/filters/Pick') as { pick: (o: object) => NodeJS.ReadWriteStream };
   const { stringer } = require('stream-json/Stringer') as { stringer: (o?: object) => NodeJS.ReadWriteStream };
-  const source = Readable.from(chunks, { objectMode: false });
-  const out = source.pipe(parser()).pipe(pick({ filter: path, once: true })).pipe(stringer());
+  // pipeline, not pipe(): an error in any stage (malformed JSON in the tokenizer) must end the
+  // iteration below with that error, not escape as an unhandled 'error' event.
+  const out = new PassThrough();
+  pipeline(Readable.from(chunks, { objectMode: false }), parser(), pick({ filter: path, once: true }), stringer(), out).catch((err: unknown) =>
+    out.destroy(err as Error),
+  );
   let any = false;
   try {
     for await (const c of out as AsyncIterable<Buffer | string>) {

@@ -133,6 +133,15 @@ for (const server of testServers()) {
       ]);
     });
 
+    it('malformed JSON under --json-path is one line and exit 1', async () => {
+      const t = await create(server, 'id int');
+      const r = await runCli(['import', file('pbad.json', '{"data": {"items": [{"id": 1}, {"id": 2,]}}'), '--table', t, '--json-path', 'data.items', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: malformed JSON: /m);
+      assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+    });
+
     it('an empty array loads nothing and succeeds', async () => {
       const t = await create(server);
       const r = await runCli(['import', file('e.json', ' [ \n ] '), '--table', t, ...db]);

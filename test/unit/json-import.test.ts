@@ -57,6 +57,21 @@ describe('JSON record cutting', () => {
     for (const pieces of splits(text)) assert.deepEqual(cutNdjson(pieces), want);
   });
 
+  it('keeps a line longer than many pieces whole', () => {
+    const long = `{"s": "${'x'.repeat(200_000)}"}`;
+    const text = `{"a":1}\n${long}\n{"b":2}`;
+    const pieces: string[] = [];
+    for (let i = 0; i < text.length; i += 1000) pieces.push(text.slice(i, i + 1000));
+    assert.deepEqual(
+      cutNdjson(pieces).map(([t, l]) => [t.length, l]),
+      [
+        [7, 1],
+        [long.length, 2],
+        [7, 3],
+      ],
+    );
+  });
+
   it('takes an empty array, with or without whitespace', () => {
     assert.deepEqual(cutArray(['[]']), []);
     assert.deepEqual(cutArray([' [ \n ', ' ] \n']), []);

@@ -39,10 +39,14 @@ export class NdjsonCutter {
   }
 
   push(text: string): void {
+    // The newline cannot be in what was left over: search only the new text (a line longer than many
+    // pieces would otherwise be rescanned from its start on every piece).
+    let from = this.rest.length;
     let s = this.rest.length > 0 ? this.rest + text : text;
     let start = 0;
     for (;;) {
-      const nl = s.indexOf('\n', start);
+      const nl = s.indexOf('\n', Math.max(start, from));
+      from = 0;
       if (nl === -1) break;
       this.emit(s, start, nl);
       start = nl + 1;
