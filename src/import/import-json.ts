@@ -249,14 +249,7 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
       } else {
         columns = await targetColumns(client, table, new Set(sampler.keys));
         const builder = new RowBuilder(columns, o.ignoreUnknown);
-        toRow = (text, parts) => {
-          try {
-            return builder.rowInto(text, parts);
-          } catch (err) {
-            builder.reset();
-            throw err;
-          }
-        };
+        toRow = (text, parts) => builder.rowInto(text, parts);
       }
       const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
       return {

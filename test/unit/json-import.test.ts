@@ -143,6 +143,7 @@ describe('JSON records to COPY rows', () => {
     for (const bad of ['{"id": 01}', '{"id": 1,}', '{"id": tru}', '{"id": 1', '{"id": 1} x', '[1]', '{"id": "a\tb"}', '{"id": [1,}]}', '{"id": "\\x"}']) {
       assert.throws(() => b.row(bad), JsonSyntaxError, bad);
     }
+    assert.throws(() => b.row('{"name": "dirty", "id": 1,}'), JsonSyntaxError);
     assert.equal(b.row('{"id": 5}'), '5\t\\N\t\\N\t\\N\t\\N\n', 'a failed record leaves nothing behind');
   });
 

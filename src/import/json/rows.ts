@@ -87,9 +87,15 @@ export class RowBuilder implements FieldSink {
   /** Scan one record and append its row (with its newline) to `parts`; members it did not name are NULL. Returns the row's length. */
   rowInto(text: string, parts: string[]): number {
     this.fieldNo = 0;
-    const end = scanObject(text, skipWs(text, 0, text.length), text.length, this);
-    if (end === INCOMPLETE) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
-    checkTrailing(text, end);
+    try {
+      const end = scanObject(text, skipWs(text, 0, text.length), text.length, this);
+      if (end === INCOMPLETE) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
+      checkTrailing(text, end);
+    } catch (err) {
+      // Forget what the failed record set, so no value of it can leak into the next row.
+      this.values.fill(COPY_NULL);
+      throw err;
+    }
     // One flat string per row: joining a batch of these is cheap, where joining every field of the
     // batch at once (tried) flattened hundreds of thousands of sliced strings at flush.
     const row = this.values.join('\t') + '\n';
@@ -105,10 +111,6 @@ export class RowBuilder implements FieldSink {
     return parts.join('');
   }
 
-  /** After a failed row(): forget what that record set. */
-  reset(): void {
-    this.values.fill(COPY_NULL);
-  }
 }
 
 
