@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'DOC_NOT_FOUND' // no stored document has that id or name
   | 'DOC_STATE' // the document exists but is in the wrong state (still uploading, being deleted, in use)
   | 'INTEGRITY' // stored or supplied bytes do not match their SHA-256
+  | 'INTERRUPTED' // SIGINT or SIGTERM: the job stopped and undid what it had done
   | 'INTERNAL';
 
 export interface ErrorInfo {
@@ -53,9 +54,12 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_REJECTED = 3;
+/** As shells report a process ended by SIGINT (128 + 2). */
+export const EXIT_INTERRUPTED = 130;
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof DataioError && err.code === 'USAGE') return EXIT_USAGE;
+  if (err instanceof DataioError && err.code === 'INTERRUPTED') return EXIT_INTERRUPTED;
   return EXIT_FAILED;
 }
 

@@ -12,6 +12,11 @@ export interface CliIO {
   stderr: NodeJS.WriteStream;
   env: NodeJS.ProcessEnv;
   uid: number;
+  /**
+   * For a job that can stop cleanly: returns a signal aborted on SIGINT/SIGTERM (the job then stops
+   * and undoes what it did). Commands that never ask are simply ended by the signal.
+   */
+  interrupt?: () => AbortSignal;
 }
 
 export class CommandContext {

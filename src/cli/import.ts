@@ -79,7 +79,11 @@ export function defineImport(program: Command, run: Runner): void {
         const workers: number | 'auto' = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
         const batchSize: number | 'auto' = f.batchSize === undefined ? 'auto' : parseSize(f.batchSize, '--batch-size');
         const sampleRows = parsePositiveInt(f.sample, '--sample');
-        const hooks = { progress: (total: number | undefined) => ctx.progress(`import ${table}`, total), warn: (m: string) => ctx.warn(m) };
+        const hooks = {
+          progress: (total: number | undefined) => ctx.progress(`import ${table}`, total),
+          warn: (m: string) => ctx.warn(m),
+          ...(ctx.io.interrupt !== undefined ? { signal: ctx.io.interrupt() } : {}),
+        };
         const common = { input: path, table, create: f.create === true, truncate: f.truncate === true, workers, batchSize, sampleRows };
         let result: ImportResult;
         if (format === 'ndjson' || format === 'json') {

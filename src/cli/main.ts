@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { PROGRESS_MODES, type RawOptions } from '../config.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
 import { CommandContext, type CliIO } from './context.js';
 import { defineDb } from './db.js';
 import { defineDocs } from './docs.js';
@@ -98,12 +98,30 @@ export async function main(argv: string[]): Promise<void> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
   });
+  // For a job that asked (import), the first ^C (or a SIGTERM from cron or a supervisor) asks it to
+  // stop and undo what it did; a second ^C quits at once (the server still rolls back every open
+  // transaction). Other commands end at once, as without a handler.
+  const interrupt = new AbortController();
+  let graceful = false;
+  const onSignal = () => {
+    if (!graceful || interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    interrupt.abort();
+    process.stderr.write('\ninterrupted: stopping and rolling back (^C again to quit at once)\n');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const io: CliIO = {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
     uid: typeof process.getuid === 'function' ? process.getuid() : 1,
+    interrupt: () => {
+      graceful = true;
+      return interrupt.signal;
+    },
   };
   const code = await run(argv.slice(2), io);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   process.exitCode = code;
 }

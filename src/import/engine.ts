@@ -22,6 +22,8 @@ export interface EngineOptions<B extends EngineBatch> {
   monitor: pg.Client;
   /** What we are doing, for messages: "import into t". */
   action: string;
+  /** When aborted, no further batch is sent and the load fails with INTERRUPTED. */
+  signal?: AbortSignal;
   onLoaded(batch: B, rows: number): void;
   /** Turn a batch's failure into the error the user sees (naming the input line). */
   mapError(err: unknown, batch: B): DataioError;
@@ -36,6 +38,8 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
     failure ??= err;
   };
   const watcher = watchSiblingWaits(o.monitor, o.pool, fail, o.action);
+  const interrupted = () => fail(new DataioError('INTERRUPTED', `${o.action} interrupted: everything it loaded was rolled back`));
+  o.signal?.addEventListener('abort', interrupted, { once: true });
   try {
     for await (const batch of batches) {
       if (failure !== undefined) break;
@@ -48,9 +52,13 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }
+  } catch (err) {
+    // The input failed, or was closed because of the interrupt: the first failure is the one to tell.
+    fail(err instanceof DataioError ? err : new DataioError('INPUT_READ', (err as Error).message, { cause: err }));
   } finally {
     await Promise.all(inflight);
     await watcher.stop();
+    o.signal?.removeEventListener('abort', interrupted);
   }
   if (failure !== undefined) throw failure;
 }

@@ -116,7 +116,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   }
   const tableName = parseTableName(o.table);
   const action = `import into ${displayName(tableName)}`;
-  const input = await openInput(o.input);
+  const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
   const reader = new ChunkReader(input.chunks);
   try {
     return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {

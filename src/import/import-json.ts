@@ -212,7 +212,7 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
   if (o.jsonPath !== undefined && o.format !== 'json') throw usage('--json-path applies to JSON input (--format json)');
   const tableName = parseTableName(o.table);
   const action = `import into ${displayName(tableName)}`;
-  const input = await openInput(o.input);
+  const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
   const gen = recordsOf(input, o);
   try {
     return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {

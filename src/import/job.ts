@@ -29,6 +29,8 @@ export interface ImportResult {
 export interface ImportHooks {
   progress(total: number | undefined): Progress;
   warn(message: string): void;
+  /** Aborted on SIGINT/SIGTERM: stop feeding, roll everything back. */
+  signal?: AbortSignal;
 }
 
 export interface JobOptions {
@@ -165,6 +167,7 @@ export async function runImport<B extends EngineBatch>(
       maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / batchSize))),
       monitor: coordinator,
       action,
+      ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}),
       onLoaded: (batch, n) => {
         rows += n;
         bytes += batch.bytes;

@@ -38,6 +38,8 @@ function readError(name: string, err: unknown): DataioError {
 export interface OpenInputOptions {
   /** false: hand out the bytes as they are, gzip or not (documents are stored byte for byte). */
   decompress?: boolean;
+  /** When aborted, the input is closed, so a job waiting on a slow stdin stops at once. */
+  signal?: AbortSignal;
 }
 
 export async function openInput(path: string, stdin: Readable = process.stdin, options: OpenInputOptions = {}): Promise<InputSource> {
@@ -60,6 +62,8 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
     raw = createReadStream(path, { highWaterMark: READ_CHUNK });
   }
   let rawBytes = 0;
+  const source = raw;
+  options.signal?.addEventListener('abort', () => source.destroy(new DataioError('INTERRUPTED', `reading ${name} was interrupted`)), { once: true });
   const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first: IteratorResult<Buffer>;
   try {

@@ -181,3 +181,33 @@ for (const server of testServers()) {
     });
   });
 }
+
+for (const server of testServers().slice(0, 1)) {
+  describe(`interrupting an import on ${server.name}`, () => {
+    it('SIGTERM stops it, rolls back, drops the table --create made, exit 130', async () => {
+      const { spawn } = await import('node:child_process');
+      const { binPath } = await import('../support/env.js');
+      const t = uniqueName('sig');
+      const child = spawn(process.execPath, [binPath, 'import', '-', '--table', t, '--create', '--db', server.url, '--progress', 'none', '--batch-size', '1KB'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Enough rows for several batches, then stdin stays open: the import waits for more.
+      let csv = 'id,name\n';
+      for (let i = 1; i <= 5000; i++) csv += `${i},n${i}\n`;
+      child.stdin.write(csv);
+      for (let i = 0; i < 100; i++) {
+        const r = await query<{ r: string | null }>(server, 'SELECT to_regclass($1)::text AS r', [t]);
+        if (r[0]?.r) break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      await new Promise((res) => setTimeout(res, 500));
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((res) => child.on('close', res));
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /interrupted: everything it loaded was rolled back/);
+      assert.deepEqual(await query(server, 'SELECT to_regclass($1) AS r', [t]), [{ r: null }]);
+    });
+  });
+}
