@@ -69,7 +69,12 @@ export function defineExport(program: Command, run: Runner): void {
         const r = await exportData(
           target,
           { table: f.table, query, format, header: f.header, gzip, output: f.output, workers },
-          { stdout: ctx.io.stdout, progress: (label) => ctx.progress(label, undefined), warn: (m) => ctx.warn(m) },
+          {
+            stdout: ctx.io.stdout,
+            progress: (label) => ctx.progress(label, undefined),
+            warn: (m) => ctx.warn(m),
+            ...(ctx.io.interrupt !== undefined ? { signal: ctx.io.interrupt() } : {}),
+          },
         );
         if (!r.truncatedByReader && toFile) {
           const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));

@@ -51,6 +51,8 @@ export interface ExportHooks {
   stdout: Writable;
   progress(label: string): Progress;
   warn(message: string): void;
+  /** Aborted on SIGINT/SIGTERM: the export stops and leaves no file behind. */
+  signal?: AbortSignal;
 }
 
 /** What one COPY may buffer: a socket read is 64 KiB; a parallel range waits after this much. */
@@ -96,7 +98,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     const shown = progress = hooks.progress(`export ${display}`);
     const tally: RowTally = { rows: 0 };
     const headerRows = o.header && (o.format === 'csv' || o.format === 'tsv') ? 1 : 0;
-    const write = outputPipeline(o, out.stream, (n) => {
+    const write = outputPipeline(o, out.stream, hooks.signal, (n) => {
       bytes += n;
       shown.update({ bytes, rows: Math.max(0, tally.rows - headerRows), rowsTotal });
     });
@@ -138,6 +140,9 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     if (out.name === 'stdout' && (isBrokenPipe(err) || isBrokenPipe(outputFailure))) {
       return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: 0, truncatedByReader: true };
     }
+    if (hooks.signal?.aborted) {
+      throw new DataioError('INTERRUPTED', `export of ${display} interrupted${out.name === 'stdout' ? '' : `: ${out.name} was not written`}`);
+    }
     if (err instanceof DataioError) throw err;
     if (err === outputFailure && !isCopyError(err) && !isPgError(err)) throw outputError(out.name, err);
     throw exportFailure(err, display);
@@ -147,7 +152,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
 }
 
 /** Writes a source's bytes through the format's framing, a byte counter and gzip to the output. */
-function outputPipeline(o: ExportOptions, output: Writable, counted: (bytes: number) => void) {
+function outputPipeline(o: ExportOptions, output: Writable, signal: AbortSignal | undefined, counted: (bytes: number) => void) {
   const stages: (NodeJS.ReadWriteStream | Writable)[] = [];
   if (o.format === 'json') stages.push(jsonArrayTransform());
   stages.push(
@@ -161,7 +166,7 @@ function outputPipeline(o: ExportOptions, output: Writable, counted: (bytes: num
   if (o.gzip) stages.push(createGzip());
   stages.push(output);
   return (source: AsyncIterable<Buffer> | Readable): Promise<void> =>
-    pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages]);
+    pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages], signal === undefined ? {} : { signal });
 }
 
 async function exportOne(

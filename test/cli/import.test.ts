@@ -209,5 +209,25 @@ for (const server of testServers().slice(0, 1)) {
       assert.match(stderr, /interrupted: everything it loaded was rolled back/);
       assert.deepEqual(await query(server, 'SELECT to_regclass($1) AS r', [t]), [{ r: null }]);
     });
+
+    it('SIGTERM stops an export to a file and leaves no file, exit 130', async () => {
+      const { spawn } = await import('node:child_process');
+      const { readdirSync } = await import('node:fs');
+      const { binPath } = await import('../support/env.js');
+      const t = uniqueName('sigx');
+      await query(server, `CREATE TABLE ${t} AS SELECT g AS id, md5(g::text) AS a, md5((g + 1)::text) AS b FROM generate_series(1, 1000000) g`);
+      const outDir = mkdtempSync(join(tmpdir(), 'dataio-sigx-'));
+      const child = spawn(process.execPath, [binPath, 'export', '--table', t, '-o', join(outDir, 'out.csv.gz'), '--workers', '1', '--db', server.url, '--progress', 'none']);
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      // Wait until the export is under way (its temporary file exists), then interrupt it.
+      for (let i = 0; i < 100 && readdirSync(outDir).length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((res) => child.on('close', res));
+      assert.equal(code, 130, stderr);
+      assert.match(stderr, /export of \S+ interrupted: .*out\.csv\.gz was not written/);
+      assert.deepEqual(readdirSync(outDir), []);
+      await query(server, `DROP TABLE ${t}`);
+    });
   });
 }
