@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { scratch } from '../support/files.js';
 import { embeddedServer, query, runCli, testServers, uniqueName } from '../support/env.js';
 
 const SAMPLE = 'id,name,score,seen_at,ok\n1,ann,1.5,2024-01-01T00:00:00Z,true\n2,"b, ""q""",,2024-02-01T10:00:00Z,false\n';
 
-function tmpFile(name: string, content: string | Buffer): string {
-  const dir = mkdtempSync(join(tmpdir(), 'dataio-cli-'));
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  return p;
-}
+const { file: tmpFile } = scratch('cli');
 
 function psqlAvailable(): boolean {
   try {

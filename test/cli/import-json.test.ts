@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { scratch } from '../support/files.js';
 import { query, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'dataio-json-'));
-chmodSync(dir, 0o755);
-function file(name: string, content: string | Buffer): string {
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  return p;
-}
+const { file } = scratch('json');
 
 /** The same rows as CSV, NDJSON and a JSON array (quotes, commas, unicode, newlines, nulls, big numbers). */
 function sameRows(n: number): { csv: string; ndjson: string; json: string } {

@@ -1,19 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { scratch } from '../support/files.js';
 import { query, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'dataio-import-'));
-chmodSync(dir, 0o755);
-function file(name: string, content: string | Buffer): string {
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  chmodSync(p, 0o644);
-  return p;
-}
+const { file } = scratch('import');
 
 async function create(server: TestServer, ddl: string): Promise<string> {
   const t = uniqueName('i');
@@ -216,7 +208,7 @@ for (const server of testServers().slice(0, 1)) {
       const { binPath } = await import('../support/env.js');
       const t = uniqueName('sigx');
       await query(server, `CREATE TABLE ${t} AS SELECT g AS id, md5(g::text) AS a, md5((g + 1)::text) AS b FROM generate_series(1, 1000000) g`);
-      const outDir = mkdtempSync(join(tmpdir(), 'dataio-sigx-'));
+      const outDir = scratch('sigx').dir;
       const child = spawn(process.execPath, [binPath, 'export', '--table', t, '-o', join(outDir, 'out.csv.gz'), '--workers', '1', '--db', server.url, '--progress', 'none']);
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -4,26 +4,16 @@
  * dataio fails and leaves the table untouched.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { importDelimited, type DelimitedImportOptions } from '../../src/import/import-delimited.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import { csvDialect, makeScanner } from '../../src/import/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
+import { scratch } from '../support/files.js';
 import { testServers, uniqueName } from '../support/env.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'dataio-diff-'));
-chmodSync(dir, 0o755);
-
-function writeInput(name: string, content: string | Buffer): string {
-  const p = join(dir, name);
-  writeFileSync(p, content);
-  chmodSync(p, 0o644);
-  return p;
-}
+const { file: writeInput } = scratch('diff');
 
 const hooks = { progress: () => ({ update: () => undefined, stop: () => undefined }), warn: () => undefined };
 
