@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
 import { DataioError } from '../errors.js';
+import { quoteLiteral } from '../pg/ident.js';
 import { isPgError } from '../pg/pg-errors.js';
 
 export interface CopyWorkerBatch {
@@ -120,6 +121,24 @@ export class CopyPool {
   /** Server process ids of the pool's connections, with the batch each is loading now. */
   backends(): { pid: number; batch: CopyWorkerBatch | undefined }[] {
     return this.all.map((w) => ({ pid: (w.client as unknown as { processID: number }).processID, batch: w.current }));
+  }
+
+  /**
+   * PREPARE every connection's transaction under the name `gid(worker)`. Resolves to the names that
+   * were prepared; when one fails, rejects with that failure and a `prepared` list on it, so the caller
+   * can roll those back.
+   */
+  async prepare(gid: (worker: number) => string): Promise<string[]> {
+    const results = await Promise.allSettled(
+      this.all.map(async (w) => {
+        await w.client.query(`PREPARE TRANSACTION ${quoteLiteral(gid(w.id))}`);
+        return gid(w.id);
+      }),
+    );
+    const prepared = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw Object.assign(failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason)), { prepared });
+    return prepared;
   }
 
   /** Commit every connection's transaction. */

@@ -14,6 +14,18 @@ import type { Progress } from '../progress/progress.js';
 import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
 import { autoBatchSize, autoWorkers } from '../workers.js';
+import {
+  decideCommit,
+  ensureDecisionTable,
+  finishPrepared,
+  forgetDecision,
+  gidFor,
+  lockImport,
+  maxPreparedTransactions,
+  newImportId,
+  settleLeftovers,
+  unlockImport,
+} from './two-phase.js';
 
 export interface ImportResult {
   table: string;
@@ -125,6 +137,56 @@ export async function findOrCreateTable(
   return { table, created: true };
 }
 
+/** Settle what a crashed import left prepared (see two-phase.ts); a failure here only warns. */
+async function settle(client: pg.Client, warn: (m: string) => void): Promise<void> {
+  try {
+    const s = await settleLeftovers(client);
+    if (s.committed.length > 0) warn(`finished the commit of an interrupted import (${s.committed.length} prepared transactions)`);
+    if (s.rolledBack.length > 0) warn(`rolled back an interrupted import (${s.rolledBack.length} prepared transactions)`);
+  } catch (err) {
+    warn(`could not settle prepared transactions left by an interrupted import: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Commit every worker's transaction: one connection commits atomically by itself; several go through
+ * two-phase commit when the server allows enough prepared transactions and the decision table can be
+ * made, else (with a warning) commit one after the other, where a crash in between would leave part.
+ */
+async function commitAll(coordinator: pg.Client, pool: CopyPool, warn: (m: string) => void, decided: () => void): Promise<void> {
+  if (pool.size <= 1) return pool.commit();
+  const max = await maxPreparedTransactions(coordinator);
+  let reason = max < pool.size ? `max_prepared_transactions is ${max}, below the ${pool.size} connections` : undefined;
+  if (reason === undefined) {
+    try {
+      await ensureDecisionTable(coordinator);
+    } catch (err) {
+      reason = (err as Error).message;
+    }
+  }
+  if (reason !== undefined) {
+    warn(`committing the ${pool.size} connections one after the other, not crash-safe: ${reason}`);
+    return pool.commit();
+  }
+  const importId = newImportId();
+  await lockImport(coordinator, importId);
+  try {
+    let prepared: string[];
+    try {
+      prepared = await pool.prepare((w) => gidFor(importId, w));
+    } catch (err) {
+      for (const gid of (err as { prepared?: string[] }).prepared ?? []) await finishPrepared(coordinator, gid, false).catch(() => undefined);
+      throw err;
+    }
+    await decideCommit(coordinator, importId);
+    decided();
+    for (const gid of prepared) await finishPrepared(coordinator, gid, true);
+    await forgetDecision(coordinator, importId);
+  } finally {
+    await unlockImport(coordinator, importId).catch(() => undefined);
+  }
+}
+
 export async function runImport<B extends EngineBatch>(
   target: ConnectionTarget,
   o: JobOptions,
@@ -138,8 +200,11 @@ export async function runImport<B extends EngineBatch>(
   let pool: CopyPool | undefined;
   let p: LoadPlan<B> | undefined;
   let progress: Progress | undefined;
+  /** The commit is decided (two-phase): the import must not be undone any more. */
+  let decided = false;
   try {
     coordinator = await connectClient(target, 'dataio import');
+    await settle(coordinator, hooks.warn);
     const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
     const batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
     p = await plan(coordinator, batchSize);
@@ -180,12 +245,18 @@ export async function runImport<B extends EngineBatch>(
       mapError: (err, batch) => plan_.mapError(err, batch),
     });
     // Every batch is in: make it all visible at once.
-    await pool.commit();
+    await commitAll(coordinator, pool, hooks.warn, () => (decided = true));
     progress.stop();
     progress = undefined;
     return { table: table.display, rows, bytes, batches, workers: pool.size, seconds: (Date.now() - started) / 1000, created: p.created };
   } catch (err) {
     progress?.stop();
+    if (decided) {
+      throw new DataioError('DB_ERROR', `${action}: the commit was decided but could not be finished: ${(err as Error).message}`, {
+        hint: 'the rows are committed or will be: the next dataio import on this database finishes the commit',
+        cause: err,
+      });
+    }
     await pool?.rollback();
     if (p?.created && coordinator) {
       await coordinator.query(`DROP TABLE IF EXISTS ${p.table.sql}`).catch(() => undefined);

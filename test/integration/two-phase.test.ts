@@ -1,0 +1,75 @@
+/**
+ * The crash-safe final commit: a multi-connection import leaves no prepared transaction behind, and
+ * what a crashed import left prepared is committed (decision recorded) or rolled back (none) by the
+ * next import, unless that import's coordinator is still alive.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { LOCK_SPACE } from '../../src/pg/dataio-schema.js';
+import { DECISIONS, gidFor, newImportId } from '../../src/import/two-phase.js';
+import { scratch } from '../support/files.js';
+import { query, runCli, testServers, uniqueName } from '../support/env.js';
+
+const { file } = scratch('2pc');
+
+async function prepared(url: string, table: string, id: number, gid: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    await c.query('BEGIN');
+    await c.query(`INSERT INTO ${table} VALUES ($1)`, [id]);
+    await c.query(`PREPARE TRANSACTION '${gid}'`);
+  } finally {
+    await c.end();
+  }
+}
+
+for (const server of testServers()) {
+  describe(`two-phase commit on ${server.name}`, () => {
+    it('a multi-connection import leaves no prepared transaction or decision behind', async () => {
+      const t = uniqueName('tp');
+      await query(server, `CREATE TABLE ${t} (id int, name text)`);
+      let csv = 'id,name\n';
+      for (let i = 1; i <= 3000; i++) csv += `${i},n${i}\n`;
+      const r = await runCli(['import', file('a.csv', csv), '--table', t, '--workers', '4', '--batch-size', '1KB', '--db', server.url, '--progress', 'none', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { workers: number }).workers, 4);
+      assert.doesNotMatch(r.stderr, /not crash-safe/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 3000 }]);
+      assert.deepEqual(await query(server, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'dataio%'"), []);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${DECISIONS}`), [{ n: 0 }]);
+    });
+
+    it('the next import settles what a crashed one left: commit when decided, roll back when not, a live one untouched', async () => {
+      const t = uniqueName('left');
+      await query(server, `CREATE TABLE ${t} (id int)`);
+      const decided = newImportId();
+      const undecided = newImportId();
+      const alive = newImportId();
+      await prepared(server.url, t, 1, gidFor(decided, 0));
+      await prepared(server.url, t, 2, gidFor(decided, 1));
+      await query(server, `INSERT INTO ${DECISIONS} (import_id) VALUES ($1)`, [decided]);
+      await prepared(server.url, t, 3, gidFor(undecided, 0));
+      await prepared(server.url, t, 4, gidFor(undecided, 1));
+      const holder = new pg.Client({ connectionString: server.url });
+      await holder.connect();
+      try {
+        await holder.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE + 1, alive]);
+        await prepared(server.url, t, 5, gidFor(alive, 0));
+        const other = uniqueName('o');
+        await query(server, `CREATE TABLE ${other} (id int)`);
+        const r = await runCli(['import', file('o.csv', 'id\n1\n'), '--table', other, '--db', server.url, '--progress', 'none']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /finished the commit of an interrupted import \(2 prepared transactions\)/);
+        assert.match(r.stderr, /rolled back an interrupted import \(2 prepared transactions\)/);
+        assert.deepEqual(await query(server, `SELECT id FROM ${t} ORDER BY id`), [{ id: 1 }, { id: 2 }]);
+        assert.deepEqual(await query(server, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'dataio%'"), [{ gid: gidFor(alive, 0) }]);
+        assert.deepEqual(await query(server, `SELECT import_id FROM ${DECISIONS} WHERE import_id = $1`, [decided]), []);
+      } finally {
+        await query(server, `ROLLBACK PREPARED '${gidFor(alive, 0)}'`).catch(() => undefined);
+        await holder.end();
+      }
+    });
+  });
+}
