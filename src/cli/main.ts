@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { PROGRESS_MODES, type RawOptions } from '../config.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
+import { removePendingTemporaryFiles } from '../io/output.js';
 import { CommandContext, type CliIO } from './context.js';
 import { defineDb } from './db.js';
 import { defineDocs } from './docs.js';
@@ -110,6 +111,8 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // However the process ends, no temporary output file stays behind.
+  process.on('exit', removePendingTemporaryFiles);
   const io: CliIO = {
     stdout: process.stdout,
     stderr: process.stderr,

@@ -2,7 +2,7 @@
  * Opening an output: stdout (`-`) or a file written through a temporary name that is renamed only
  * on success, so a failed job never leaves a truncated file that looks complete.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, unlinkSync } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -39,12 +39,31 @@ export function outputError(path: string, err: unknown): DataioError {
   return new DataioError('OUTPUT_WRITE', `cannot write ${path}: ${reason}`, { cause: err, detail: code });
 }
 
+/**
+ * Temporary files not yet renamed or removed. The CLI removes what is left here when the process
+ * ends early (a second ^C, a signal to a command that stops at once), so no temporary file stays.
+ */
+export const pendingTemporaryFiles = new Set<string>();
+
+/** Remove what is left of pendingTemporaryFiles, synchronously (for a process 'exit' handler). */
+export function removePendingTemporaryFiles(): void {
+  for (const tmp of pendingTemporaryFiles) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+  }
+  pendingTemporaryFiles.clear();
+}
+
 export function openOutput(path: string, stdout: Writable = process.stdout): Output {
   if (path === '-') {
     return { stream: stdout, name: 'stdout', ready: async () => undefined, commit: async () => undefined, abort: async () => undefined };
   }
   const tmp = join(dirname(path), `.${basename(path)}.dataio-${process.pid}.tmp`);
   const stream = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+  pendingTemporaryFiles.add(tmp);
   const opened = new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
     stream.once('error', reject);
@@ -66,6 +85,7 @@ export function openOutput(path: string, stdout: Writable = process.stdout): Out
     commit: async () => {
       try {
         await rename(tmp, path);
+        pendingTemporaryFiles.delete(tmp);
       } catch (err) {
         throw outputError(path, err);
       }
@@ -73,6 +93,7 @@ export function openOutput(path: string, stdout: Writable = process.stdout): Out
     abort: async () => {
       stream.destroy();
       await unlink(tmp).catch(() => undefined);
+      pendingTemporaryFiles.delete(tmp);
     },
   };
 }
