@@ -58,7 +58,8 @@ export class CopyPool {
   private async open(): Promise<Worker | undefined> {
     this.opening++;
     try {
-      const client = await connectClient(this.o.target, 'dataio import');
+      // Only the first connection waits for a busy server: past it, a full server means fewer workers.
+      const client = await connectClient(this.o.target, 'dataio import', { retry: this.all.length === 0 });
       const w: Worker = { client, id: this.all.length, broken: false, current: undefined };
       this.all.push(w);
       try {

@@ -7,7 +7,8 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { DataioError } from '../errors.js';
 import { ensureEmbedded } from './embedded.js';
-import { mapConnectError } from './pg-errors.js';
+import { isPgError, mapConnectError } from './pg-errors.js';
+import { isTransientSqlstate, withRetry } from './retry.js';
 
 export interface ConnectionTarget {
   /** What pg.Client takes. */
@@ -122,7 +123,19 @@ export async function resolveTarget(config: Config, notices?: Notices): Promise<
   };
 }
 
-export async function connectClient(target: ConnectionTarget, applicationName = 'dataio'): Promise<pg.Client> {
+/**
+ * Connect, retrying with backoff while the server says it is starting up or has no free connection
+ * (SQLSTATE 57P03, 53300, …); a refused or unknown host fails at once, with one line.
+ */
+export async function connectClient(target: ConnectionTarget, applicationName = 'dataio', options: { retry?: boolean } = {}): Promise<pg.Client> {
+  if (options.retry === false) return connectOnce(target, applicationName);
+  return withRetry(
+    () => connectOnce(target, applicationName),
+    (err) => err instanceof DataioError && isPgError(err.cause) && isTransientSqlstate(err.cause.code),
+  );
+}
+
+async function connectOnce(target: ConnectionTarget, applicationName: string): Promise<pg.Client> {
   const client = new pg.Client({
     connectionTimeoutMillis: 15_000,
     application_name: applicationName,

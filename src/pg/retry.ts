@@ -1,0 +1,30 @@
+/**
+ * Transient failures, told apart by SQLSTATE (never by message text), and a retry with backoff.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * SQLSTATEs worth another try: the server is starting up or shutting down (57P01–57P03), out of
+ * connections or resources (class 53), a serialization failure or deadlock (40001, 40P01), and a
+ * connection failure reported by the server (class 08).
+ */
+export function isTransientSqlstate(code: string | undefined): boolean {
+  if (code === undefined) return false;
+  return code === '40001' || code === '40P01' || /^57P0[123]$/.test(code) || code.startsWith('53') || code.startsWith('08');
+}
+
+/** Delays between tries: 0.25 s doubling, at most 4 s each, about 10 s in all. */
+export const CONNECT_BACKOFF_MS: readonly number[] = [250, 500, 1000, 2000, 2000, 4000];
+
+/** Run `attempt` until it succeeds, or fails with an error `transient` rejects, or the delays run out. */
+export async function withRetry<T>(attempt: () => Promise<T>, transient: (err: unknown) => boolean, delays: readonly number[] = CONNECT_BACKOFF_MS): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = delays[i];
+      if (delay === undefined || !transient(err)) throw err;
+      await sleep(delay);
+    }
+  }
+}
