@@ -94,6 +94,15 @@ const embedded = embeddedServer();
 if (embedded?.home) {
   const home = embedded.home;
   describe('the embedded default', () => {
+    it('a wrong password is one line naming the user, exit 1, no password shown', async () => {
+      const u = new URL(embedded.url);
+      u.password = 'not-the-password';
+      const r = await runCli(['export', '--table', 'x', '--db', u.toString()]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: cannot connect to .*: password authentication failed for user "postgres"$/m);
+      assert.doesNotMatch(r.stderr, /not-the-password/);
+    });
+
     it('is used when no database is named, and db url works with psql', async () => {
       const table = uniqueName('emb');
       const f = tmpFile('e.csv', SAMPLE);
