@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
 import { isPgError } from '../pg/pg-errors.js';
-import { LOCK_SPACE } from './schema.js';
+import { LOCK_SPACE } from '../pg/dataio-schema.js';
 
 /**
  * How long to wait for another process to let go. Not zero: after a `kill -9` the dead client's

@@ -10,7 +10,6 @@
 import type pg from 'pg';
 import { ensureDataioObjects } from '../pg/dataio-schema.js';
 
-export { LOCK_SPACE, SCHEMA } from '../pg/dataio-schema.js';
 export const DOCUMENTS = 'dataio.documents';
 export const CHUNKS = 'dataio.chunks';
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { scratch } from '../support/files.js';
 import { binPath, query, repoRoot, runCli, testServers, uniqueName } from '../support/env.js';
 
 const MiB = 1024 * 1024;
@@ -21,16 +21,8 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
 
 for (const server of testServers()) {
   describe(`doc commands on ${server.name}`, () => {
-    let dir: string;
+    const { dir, file } = scratch('docs-cli');
     const db = ['--db', server.url];
-    before(() => {
-      dir = mkdtempSync(join(tmpdir(), 'dataio-docs-cli-'));
-    });
-    const file = (name: string, data: Buffer): string => {
-      const p = join(dir, name);
-      writeFileSync(p, data);
-      return p;
-    };
 
     it('doc-put prints the id and only that; doc-get -o and to stdout give the bytes back', async () => {
       const data = randomBytes(3 * MiB + 17);

@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { BinaryCopyParser, type CopyRow } from '../../src/docs/binary-copy.js';
@@ -16,6 +16,7 @@ import { ensureSchema } from '../../src/docs/schema.js';
 import { DataioError, type ErrorCode } from '../../src/errors.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import type { Progress } from '../../src/progress/progress.js';
+import { scratch } from '../support/files.js';
 import { query, testServers, uniqueName, withClient, type TestServer } from '../support/env.js';
 
 const MiB = 1024 * 1024;
@@ -55,20 +56,12 @@ function withUrlPath(url: string, database: string, user?: { name: string; passw
 for (const server of testServers()) {
   describe(`documents on ${server.name}`, () => {
     const target = targetOf(server.url);
-    let dir: string;
-    before(() => {
-      dir = mkdtempSync(join(tmpdir(), 'dataio-docs-'));
-    });
+    const { dir, file } = scratch('docs');
 
     const put = (o: Partial<PutOptions> & { input: string }): Promise<PutResult> =>
       putDocument(target, { workers: 3, ...o }, { progress: () => QUIET, started: () => undefined });
     const get = (ref: string, output: string): Promise<GetResult> =>
       getDocument(target, { ref, output, workers: 3 }, { progress: () => QUIET, resolved: () => undefined });
-    const file = (name: string, data: Buffer): string => {
-      const p = join(dir, name);
-      writeFileSync(p, data);
-      return p;
-    };
 
     it('round-trips a random stdin stream byte for byte, cut in uneven reads, over several connections', async () => {
       const data = randomBytes(21 * MiB + 12_345);
