@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'DOC_NOT_FOUND' // no stored document has that id or name
   | 'DOC_STATE' // the document exists but is in the wrong state (still uploading, being deleted, in use)
   | 'INTEGRITY' // stored or supplied bytes do not match their SHA-256
+  | 'IMPORT_STATE' // a resumable import (--import-id) cannot go on as asked: other input or options, or running elsewhere
   | 'INTERRUPTED' // SIGINT or SIGTERM: the job stopped and undid what it had done
   | 'INTERNAL';
 
@@ -32,6 +33,8 @@ export interface ErrorInfo {
   /** Extra detail shown with --verbose (SQLSTATE, server detail, the underlying error). */
   detail?: string;
   cause?: unknown;
+  /** Trying again may succeed (a lost connection, a server restarting). */
+  transient?: boolean;
 }
 
 export class DataioError extends Error {
@@ -39,6 +42,7 @@ export class DataioError extends Error {
   readonly hint: string | undefined;
   readonly line: number | undefined;
   readonly detail: string | undefined;
+  readonly transient: boolean;
 
   constructor(code: ErrorCode, message: string, info: ErrorInfo = {}) {
     super(message, info.cause === undefined ? undefined : { cause: info.cause });
@@ -47,6 +51,7 @@ export class DataioError extends Error {
     this.hint = info.hint;
     this.line = info.line;
     this.detail = info.detail;
+    this.transient = info.transient === true;
   }
 }
 

@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { EXIT_OK, usage } from '../errors.js';
+import { EXIT_OK, EXIT_REJECTED, usage } from '../errors.js';
 import type { ImportResult } from '../import/job.js';
 import { DEFAULT_WORKERS } from '../workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext } from './context.js';
 import type { Runner } from './main.js';
-import { formatFromPath, parseChar, parseChoice, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
+import { formatFromPath, parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
 export const DEFAULT_SAMPLE = 1000;
 
@@ -28,6 +28,24 @@ interface ImportFlags {
   jsonPath?: string;
   ignoreUnknown?: boolean;
   jsonbColumn?: string;
+  onError?: string;
+  maxErrors?: string;
+  rejects?: string;
+  importId?: string;
+}
+
+/** --on-error, --max-errors, --rejects and --import-id, checked. --max-errors and --rejects imply skip. */
+export function errorOptions(f: ImportFlags): { onError: 'abort' | 'skip'; maxErrors: number | undefined; rejectsPath: string | undefined; importId: string | undefined } {
+  const given = f.onError === undefined ? undefined : parseChoice(f.onError, ['abort', 'skip'] as const, '--on-error');
+  const implied = f.maxErrors !== undefined || f.rejects !== undefined;
+  if (given === 'abort' && implied) throw usage(`--${f.maxErrors !== undefined ? 'max-errors' : 'rejects'} applies to --on-error skip`, 'drop --on-error abort, or the option');
+  const maxErrors = f.maxErrors === undefined ? undefined : parseNonNegativeInt(f.maxErrors, '--max-errors');
+  if (f.rejects === '') throw usage('--rejects needs a file name');
+  const importId = f.importId;
+  if (importId !== undefined && (importId.length === 0 || importId.length > 200 || /[\x00-\x1f]/.test(importId))) {
+    throw usage('--import-id must be 1 to 200 printable characters', 'use something like a date and the file name: 2026-11-28-events');
+  }
+  return { onError: given ?? (implied ? 'skip' : 'abort'), maxErrors, rejectsPath: f.rejects, importId };
 }
 
 export function defineImport(program: Command, run: Runner): void {
@@ -59,6 +77,10 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--json-path <a.b>', 'JSON: import the array at this path inside a top-level object')
     .option('--ignore-unknown', 'JSON: skip keys that are not columns (else they are an error)')
     .option('--jsonb-column <name>', 'JSON: load each whole record into this one jsonb column')
+    .option('--on-error <mode>', 'abort: the first bad row fails the import (default); skip: reject bad rows, load the rest')
+    .option('--max-errors <n>', 'with skip: fail the import (as abort) when more than n rows are rejected (implies --on-error skip)')
+    .option('--rejects <file>', 'with skip: where rejected records go, as valid input; FILE.log says why (default: INPUT.rejects.EXT next to the input; implies --on-error skip)')
+    .option('--import-id <id>', 'resumable: commit batch by batch with a ledger under this id; run the same command again to load only what is missing')
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
@@ -67,6 +89,8 @@ export function defineImport(program: Command, run: Runner): void {
         '  $ gzip -dc big.csv.gz | dataio import - --table events --workers 4\n' +
         '  $ dataio import data.tsv --table t --truncate --progress json\n' +
         '  $ dataio import events.ndjson --table events --create\n' +
+        '  $ dataio import big.csv --table t --on-error skip --max-errors 100   # bad rows to big.rejects.csv\n' +
+        '  $ dataio import huge.csv --table t --import-id huge-2026-11-28      # after a crash: same command again\n' +
         '  $ curl -s https://api.example.com/export | dataio import - --format json --json-path data.items --table items',
     )
     .action(
@@ -84,7 +108,7 @@ export function defineImport(program: Command, run: Runner): void {
           warn: (m: string) => ctx.warn(m),
           ...(ctx.io.interrupt !== undefined ? { signal: ctx.io.interrupt() } : {}),
         };
-        const common = { input: path, table, create: f.create === true, truncate: f.truncate === true, workers, batchSize, sampleRows };
+        const common = { input: path, table, create: f.create === true, truncate: f.truncate === true, workers, batchSize, sampleRows, ...errorOptions(f) };
         let result: ImportResult;
         if (format === 'ndjson' || format === 'json') {
           const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
@@ -112,7 +136,7 @@ export function defineImport(program: Command, run: Runner): void {
           result = await importDelimited(target, { ...common, ...delimited }, hooks);
         }
         report(ctx, result, f.json === true);
-        return EXIT_OK;
+        return result.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
       }),
     );
 }
@@ -120,12 +144,34 @@ export function defineImport(program: Command, run: Runner): void {
 function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
   if (json) {
     ctx.io.stdout.write(
-      JSON.stringify({ table: r.table, rows: r.rows, bytes: r.bytes, seconds: r.seconds, rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)), batches: r.batches, workers: r.workers, created: r.created, peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024) }) + '\n',
+      JSON.stringify({
+        table: r.table,
+        rows: r.rows,
+        bytes: r.bytes,
+        seconds: r.seconds,
+        rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)),
+        batches: r.batches,
+        workers: r.workers,
+        created: r.created,
+        rejected: r.rejected,
+        ...(r.rejectsFile !== undefined ? { rejectsFile: r.rejectsFile, rejectsLog: r.rejectsLog } : {}),
+        ...(r.importId !== undefined ? { importId: r.importId, earlierRows: r.earlierRows ?? 0, alreadyComplete: r.alreadyComplete === true } : {}),
+        peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+      }) + '\n',
     );
     return;
   }
-  const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));
-  ctx.note(
-    `imported ${formatCount(r.rows)} rows (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} workers)`,
-  );
+  if (r.alreadyComplete === true) {
+    ctx.note(`import ${JSON.stringify(r.importId)} into ${r.table} was already complete (${formatCount(r.earlierRows ?? 0)} rows): nothing to do`);
+  } else {
+    const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));
+    const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)}` : '';
+    ctx.note(
+      `imported ${formatCount(r.rows)} rows (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} workers)${earlier}`,
+    );
+  }
+  if (r.rejected > 0) {
+    const where = r.rejectsFile !== undefined ? `: they are in ${r.rejectsFile}, the reasons in ${r.rejectsLog ?? ''}` : '';
+    ctx.warn(`rejected ${formatCount(r.rejected)} rows${where}`);
+  }
 }

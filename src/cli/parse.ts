@@ -37,6 +37,13 @@ export function parsePositiveInt(value: string, flag: string, max = Number.MAX_S
   return n;
 }
 
+export function parseNonNegativeInt(value: string, flag: string): number {
+  if (!/^\s*[0-9]+\s*$/.test(value)) throw usage(`${flag} takes a whole number, not '${value}'`);
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw usage(`${flag} is too large: ${value}`);
+  return n;
+}
+
 export function parseChoice<T extends string>(value: string, choices: readonly T[], flag: string): T {
   if (!(choices as readonly string[]).includes(value)) throw usage(`${flag} must be one of ${choices.join(', ')}, not '${value}'`);
   return value as T;

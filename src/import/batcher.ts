@@ -13,6 +13,8 @@ export interface Batch {
   bytes: number;
   /** Byte offset of the batch's first byte in the (decompressed) input. */
   offset: number;
+  /** Byte offset just after the batch. */
+  endOffset: number;
   /** 1-based input line of the batch's first record. */
   firstLine: number;
   /** Line terminators inside the batch. */
@@ -99,6 +101,7 @@ export class Batcher {
       chunks: this.pending,
       bytes: this.pendingBytes,
       offset: this.batchStart,
+      endOffset: this.batchStart + this.pendingBytes,
       firstLine: this.nextLine,
       lines,
     };

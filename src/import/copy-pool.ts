@@ -1,8 +1,10 @@
 /**
- * A bounded pool of COPY connections for an all-or-nothing import. Each connection holds one
- * transaction for all the batches it loads (no savepoints: a savepoint per batch would overflow the
- * backend's 64-entry subtransaction cache on a long import and slow every other session). Nothing is
- * visible until finish() commits every connection; abort() rolls them all back.
+ * A bounded pool of COPY connections. In an all-or-nothing import ('import' transactions) each
+ * connection holds one transaction for all the batches it loads (no savepoint per batch unless
+ * --on-error skip asks for one: a savepoint per batch overflows the backend's 64-entry subtransaction
+ * cache on a long import and slows every other session); nothing is visible until commit() or the
+ * two-phase commit; rollback() undoes it all. In a resumable import ('batch' transactions) the caller
+ * begins and commits a transaction per batch, and a connection that failed is replaced.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +24,8 @@ interface Worker {
   client: pg.Client;
   id: number;
   broken: boolean;
+  /** The connection ended (the server closed it, or the network failed). */
+  lost: boolean;
   /** The batch this connection is loading now, if any. */
   current: CopyWorkerBatch | undefined;
 }
@@ -29,10 +33,24 @@ interface Worker {
 export interface CopyPoolOptions {
   target: ConnectionTarget;
   maxWorkers: number;
-  copySql: string;
-  /** Run on each new connection inside its transaction, before its first COPY. */
+  /** 'import': one transaction per connection, begun when it opens; 'batch': the caller's, per batch. */
+  transactions: 'import' | 'batch';
+  /** Run on each new connection (inside its transaction for 'import'), before its first COPY. */
   sessionSql?: string[];
   warn(message: string): void;
+}
+
+/** COPY `chunks` into the table with `sql` on `client`; resolves to the rows loaded. */
+export async function copyChunks(client: pg.Client, sql: string, chunks: readonly Buffer[]): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
+  await pipeline(Readable.from(chunks, { objectMode: false }), stream);
+  return stream.rowCount;
+}
+
+/** The pid of a connection's server process. */
+export function backendPid(client: pg.Client): number {
+  return (client as unknown as { processID: number }).processID;
 }
 
 export class CopyPool {
@@ -42,6 +60,7 @@ export class CopyPool {
   private maxWorkers: number;
   private opening = 0;
   private closed = false;
+  private nextId = 0;
 
   constructor(o: CopyPoolOptions) {
     this.o = o;
@@ -53,17 +72,23 @@ export class CopyPool {
     return this.all.length;
   }
 
-  private waiters: ((w: Worker) => void)[] = [];
+  private waiters: { resolve: (w: Worker) => void; reject: (err: unknown) => void }[] = [];
 
   private async open(): Promise<Worker | undefined> {
     this.opening++;
     try {
       // Only the first connection waits for a busy server: past it, a full server means fewer workers.
       const client = await connectClient(this.o.target, 'dataio import', { retry: this.all.length === 0 });
-      const w: Worker = { client, id: this.all.length, broken: false, current: undefined };
+      const w: Worker = { client, id: this.nextId++, broken: false, lost: false, current: undefined };
+      const lost = () => {
+        w.lost = true;
+        w.broken = true;
+      };
+      client.on('end', lost);
+      client.on('error', lost);
       this.all.push(w);
       try {
-        await client.query('BEGIN');
+        if (this.o.transactions === 'import') await client.query('BEGIN');
         for (const sql of this.o.sessionSql ?? []) await client.query(sql);
       } catch (err) {
         w.broken = true;
@@ -92,36 +117,54 @@ export class CopyPool {
       const fresh = await this.open();
       if (fresh) return fresh;
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private release(w: Worker): void {
     const waiter = this.waiters.shift();
-    if (waiter) waiter(w);
+    if (waiter) waiter.resolve(w);
     else this.idle.push(w);
   }
 
-  /** COPY one batch on a free connection (inside that connection's transaction); returns its rows. */
-  async copy(batch: CopyWorkerBatch): Promise<number> {
+  /**
+   * Run `work` on a free connection for `batch`. When it fails the connection is marked broken; in
+   * 'batch' mode a broken connection is closed and a fresh one opened for the next batch. A failure on
+   * a connection that ended is a lost connection, marked transient (worth another try).
+   */
+  async run<T>(batch: CopyWorkerBatch, work: (client: pg.Client) => Promise<T>): Promise<T> {
     const w = await this.acquire();
     w.current = batch;
     try {
-      const stream = w.client.query(copyFrom(this.o.copySql));
-      // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
-      await pipeline(Readable.from(batch.chunks, { objectMode: false }), stream);
-      return stream.rowCount;
+      return await work(w.client);
     } catch (err) {
       w.broken = true;
+      if (w.lost && !isPgError(err)) {
+        throw new DataioError('DB_UNREACHABLE', `lost the connection to the server (${(err as Error).message})`, { cause: err, transient: true });
+      }
       throw err;
     } finally {
       w.current = undefined;
-      this.release(w);
+      if (w.broken && this.o.transactions === 'batch') this.discard(w);
+      else this.release(w);
+    }
+  }
+
+  /** Close a failed connection and hand its place to a waiter as a fresh one. */
+  private discard(w: Worker): void {
+    this.all.splice(this.all.indexOf(w), 1);
+    void w.client.end().catch(() => undefined);
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.open().then(
+        (fresh) => (fresh ? waiter.resolve(fresh) : this.waiters.unshift(waiter)),
+        (err: unknown) => waiter.reject(err),
+      );
     }
   }
 
   /** Server process ids of the pool's connections, with the batch each is loading now. */
   backends(): { pid: number; batch: CopyWorkerBatch | undefined }[] {
-    return this.all.map((w) => ({ pid: (w.client as unknown as { processID: number }).processID, batch: w.current }));
+    return this.all.map((w) => ({ pid: backendPid(w.client), batch: w.current }));
   }
 
   /**

@@ -7,15 +7,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
-import type { CopyPool, CopyWorkerBatch } from './copy-pool.js';
+import type { CopyPool } from './copy-pool.js';
+import type { BatchOutcome, LoadableBatch } from './batch-load.js';
 import { cancelBackend, siblingWaits } from './sibling-wait.js';
 
-export interface EngineBatch extends CopyWorkerBatch {
-  bytes: number;
-}
+export type EngineBatch = LoadableBatch;
 
 export interface EngineOptions<B extends EngineBatch> {
   pool: CopyPool;
+  /** Load one batch (on a connection of the pool). */
+  load(batch: B): Promise<BatchOutcome>;
+  /**
+   * A row waiting on a row another worker loaded, in an import whose transactions stay open to the
+   * end: 'fail' the import, 'cancel' that row's COPY (skip mode rejects the row; the backend goes in
+   * `cancelled`), or 'off' (per-batch commits: such waits end by themselves).
+   */
+  siblingWaits: 'fail' | 'cancel' | 'off';
+  cancelled: Set<number>;
   workers: number;
   maxInFlight: number;
   /** A connection of our own, idle during the load, for the wait watcher. */
@@ -24,7 +32,7 @@ export interface EngineOptions<B extends EngineBatch> {
   action: string;
   /** When aborted, no further batch is sent and the load fails with INTERRUPTED. */
   signal?: AbortSignal;
-  onLoaded(batch: B, rows: number): void;
+  onLoaded(batch: B, outcome: BatchOutcome): void | Promise<void>;
   /** Turn a batch's failure into the error the user sees (naming the input line). */
   mapError(err: unknown, batch: B): DataioError;
 }
@@ -37,18 +45,17 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
   const fail = (err: DataioError) => {
     failure ??= err;
   };
-  const watcher = watchSiblingWaits(o.monitor, o.pool, fail, o.action);
-  const interrupted = () => fail(new DataioError('INTERRUPTED', `${o.action} interrupted: everything it loaded was rolled back`));
+  const watcher = o.siblingWaits === 'off' ? { stop: async () => undefined } : watchSiblingWaits(o, fail);
+  const interrupted = () => fail(new DataioError('INTERRUPTED', `${o.action} interrupted`));
   o.signal?.addEventListener('abort', interrupted, { once: true });
   try {
     for await (const batch of batches) {
       if (failure !== undefined) break;
       while (inflight.size >= o.maxInFlight) await Promise.race(inflight);
       if (failure !== undefined) break;
-      const p: Promise<void> = limit(() => o.pool.copy(batch)).then(
-        (rows) => o.onLoaded(batch, rows),
-        (err: unknown) => fail(o.mapError(err, batch)),
-      );
+      const p: Promise<void> = limit(() => o.load(batch))
+        .then((outcome) => o.onLoaded(batch, outcome))
+        .catch((err: unknown) => fail(o.mapError(err, batch)));
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }
@@ -70,7 +77,8 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
  * after it finishes. PostgreSQL's deadlock detector cannot see this cycle (it passes through the
  * client), so we look for it every second and fail the import rather than hang.
  */
-function watchSiblingWaits(client: pg.Client, pool: CopyPool, fail: (err: DataioError) => void, action: string): { stop(): Promise<void> } {
+function watchSiblingWaits<B extends EngineBatch>(o: EngineOptions<B>, fail: (err: DataioError) => void): { stop(): Promise<void> } {
+  const { monitor: client, pool, action } = o;
   const ac = new AbortController();
   const loop = (async () => {
     // Seen on two checks in a row: a wait on a sibling's transaction only ends with the import.
@@ -87,6 +95,13 @@ function watchSiblingWaits(client: pg.Client, pool: CopyPool, fail: (err: Dataio
       const w = waits.find((x) => seen.has(`${x.waiter}:${x.blocker}`));
       seen = keys;
       if (w === undefined) continue;
+      if (o.siblingWaits === 'cancel') {
+        // Skip mode: the waiting row is rejected (its COPY fails with "canceling statement").
+        o.cancelled.add(w.waiter);
+        await cancelBackend(client, w.waiter);
+        seen.clear();
+        continue;
+      }
       const batch = backends.find((b) => b.pid === w.waiter)?.batch;
       const where = batch ? ` in the batch that starts at input line ${batch.firstLine}` : '';
       fail(

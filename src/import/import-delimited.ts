@@ -8,11 +8,12 @@ import { DataioError, usage } from '../errors.js';
 import { ChunkReader, openInput } from '../io/input.js';
 import type { TableInfo } from '../pg/catalog.js';
 import type { ConnectionTarget } from '../pg/connect.js';
-import { displayName, parseTableName, quoteIdent, quoteLiteral } from '../pg/ident.js';
+import { displayName, quoteIdent, quoteLiteral } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import { Batcher, type Batch } from './batcher.js';
+import { DelimitedRecords, EOL_BYTES } from './csv-records.js';
 import { inferTypes } from './infer.js';
-import { findOrCreateTable, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { findOrCreateTable, jobOptionsOf, retryingImport, runImport, type ImportHooks, type ImportResult } from './job.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
 import { csvDialect, makeScanner, TEXT_DIALECT } from './scanner.js';
 
@@ -34,6 +35,12 @@ export interface DelimitedImportOptions {
   workers: number | 'auto';
   batchSize: number | 'auto';
   sampleRows: number;
+  onError: 'abort' | 'skip';
+  maxErrors?: number | undefined;
+  /** skip: the rejects file (default: next to the input, see defaultRejectsPath). */
+  rejectsPath?: string | undefined;
+  /** Resumable mode under this id. */
+  importId?: string | undefined;
 }
 
 export function delimitedFormat(o: DelimitedImportOptions): DelimitedFormat {
@@ -114,38 +121,53 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   if (!o.header && o.columns === undefined && o.create) {
     throw usage('--create needs column names: give the input a header, or pass --columns');
   }
-  const tableName = parseTableName(o.table);
-  const action = `import into ${displayName(tableName)}`;
-  const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
-  const reader = new ChunkReader(input.chunks);
-  try {
-    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {
-      const prologue = await readPrologue(reader, fmt, {
-        header: o.header,
-        sampleRows: o.create ? o.sampleRows : 0,
-        stripBom: o.encoding === undefined || /^utf-?8$/i.test(o.encoding),
+  const job = jobOptionsOf(o, o.format === 'text' ? '.tsv' : '.csv', {
+    format: o.format,
+    delimiter: fmt.delimiter,
+    quote: fmt.quote,
+    escape: fmt.escape,
+    null: fmt.nullString,
+    header: o.header,
+    columns: o.columns ?? null,
+    encoding: o.encoding ?? null,
+  });
+  const action = `import into ${displayName(job.tableName)}`;
+  const attempt = async (): Promise<ImportResult> => {
+    const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
+    const reader = new ChunkReader(input.chunks);
+    try {
+      return await runImport(target, job, input, hooks, async (client, batchSize, ctx) => {
+        const prologue = await readPrologue(reader, fmt, {
+          header: o.header,
+          sampleRows: o.create ? o.sampleRows : 0,
+          stripBom: o.encoding === undefined || /^utf-?8$/i.test(o.encoding),
+        });
+        const names = o.columns ?? prologue.header ?? [];
+        const types = o.create ? inferTypes(names.length, prologue.sample) : [];
+        const create = o.create ? { columns: names.map((name, i) => ({ name, type: types[i] ?? 'text' })) } : undefined;
+        const { table, created } = await findOrCreateTable(client, job.tableName, create, ctx);
+        const dataHint = o.create ? `--create chose the column types from the first ${o.sampleRows} rows: raise --sample, or create the table yourself` : undefined;
+        return {
+          table,
+          created,
+          copySql: copySqlFor(table, o, fmt, prologue, o.create ? names : undefined),
+          batches: batchesOf(reader, fmt, prologue, batchSize),
+          progressBytes: (batch: Batch) => batch.offset + batch.bytes,
+          records: (batch: Batch) => new DelimitedRecords(batch, fmt.dialect, prologue.eol),
+          rejectsLayout: { header: prologue.headerBytes, framing: 'lines', eol: EOL_BYTES[prologue.eol ?? 'lf'] },
+          mapError: (err: unknown, batch: Batch) =>
+            mapQueryError(err, {
+              action,
+              // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
+              // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
+              locate: (n) => ({ text: `input line ${batch.firstLine + n - 1}`, line: batch.firstLine + n - 1 }),
+              ...(dataHint !== undefined ? { dataHint } : {}),
+            }),
+        };
       });
-      const names = o.columns ?? prologue.header ?? [];
-      const types = o.create ? inferTypes(names.length, prologue.sample) : [];
-      const { table, created } = await findOrCreateTable(client, tableName, o.create ? { columns: names.map((name, i) => ({ name, type: types[i] ?? 'text' })) } : undefined);
-      const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} rows: raise --sample, or create the table yourself` : undefined;
-      return {
-        table,
-        created,
-        copySql: copySqlFor(table, o, fmt, prologue, created ? names : undefined),
-        batches: batchesOf(reader, fmt, prologue, batchSize),
-        progressBytes: (batch: Batch) => batch.offset + batch.bytes,
-        mapError: (err: unknown, batch: Batch) =>
-          mapQueryError(err, {
-            action,
-            // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
-            // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
-            locate: (n) => ({ text: `input line ${batch.firstLine + n - 1}`, line: batch.firstLine + n - 1 }),
-            ...(dataHint !== undefined ? { dataHint } : {}),
-          }),
-      };
-    });
-  } finally {
-    await reader.close().catch(() => undefined);
-  }
+    } finally {
+      await reader.close().catch(() => undefined);
+    }
+  };
+  return retryingImport(attempt, { reopenable: o.input !== '-', warn: hooks.warn, signal: hooks.signal });
 }

@@ -15,10 +15,12 @@ import { DataioError, usage } from '../errors.js';
 import { openInput, type InputSource } from '../io/input.js';
 import type { TableInfo } from '../pg/catalog.js';
 import type { ConnectionTarget } from '../pg/connect.js';
-import { displayName, parseTableName, quoteIdent } from '../pg/ident.js';
+import { displayName, quoteIdent } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { EngineBatch } from './engine.js';
-import { findOrCreateTable, runImport, type ImportHooks, type ImportResult } from './job.js';
+import type { BatchRecords } from './batch-load.js';
+import { findOrCreateTable, jobOptionsOf, retryingImport, runImport, type ImportHooks, type ImportResult } from './job.js';
+import type { Reject } from './rejects.js';
 import { JsonSampler } from './json/infer-json.js';
 import { JsonArrayCutter, JsonInputError, NdjsonCutter, type RecordPosition } from './json/records.js';
 import { RowBuilder, UnknownKeyError, wholeRecordInto, type RowColumn } from './json/rows.js';
@@ -36,6 +38,10 @@ export interface JsonImportOptions {
   workers: number | 'auto';
   batchSize: number | 'auto';
   sampleRows: number;
+  onError: 'abort' | 'skip';
+  maxErrors?: number | undefined;
+  rejectsPath?: string | undefined;
+  importId?: string | undefined;
 }
 
 /** Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). */
@@ -60,6 +66,40 @@ export interface JsonBatch extends EngineBatch {
   /** Input line and byte offset of each row's record, to map the server's "line N" back to the input. */
   lines: number[];
   offsets: number[];
+  /** Skip mode: each row's record text, for the rejects file. */
+  texts: string[] | undefined;
+  endOffset: number;
+}
+
+/** The rows of a JSON batch one by one: row i is line i of the COPY text and record texts[i]. */
+class JsonRecords implements BatchRecords {
+  private readonly buf: Buffer;
+  private readonly starts: number[] = [0];
+  private readonly batch: JsonBatch;
+
+  constructor(batch: JsonBatch) {
+    this.batch = batch;
+    this.buf = batch.chunks[0] ?? Buffer.alloc(0);
+    // COPY text rows hold no raw newline (copyEscape): each ends at the next one.
+    for (let nl = this.buf.indexOf(10); nl !== -1; nl = this.buf.indexOf(10, nl + 1)) this.starts.push(nl + 1);
+  }
+
+  get count(): number {
+    return this.starts.length - 1;
+  }
+
+  copyInput(a: number, b: number): Buffer[] {
+    return [this.buf.subarray(this.starts[a], this.starts[b])];
+  }
+
+  recordAtLine(a: number, b: number, serverLine: number): number | undefined {
+    const i = a + serverLine - 1;
+    return i < b ? i : undefined;
+  }
+
+  rejectAt(i: number): { line: number; offset: number; raw: Buffer } {
+    return { line: this.batch.lines[i] as number, offset: this.batch.offsets[i] as number, raw: Buffer.from(this.batch.texts?.[i] ?? '') };
+  }
 }
 
 function where(format: 'ndjson' | 'json', pos: RecordPosition): string {
@@ -163,17 +203,28 @@ async function* batchesOf(
   toRow: (text: string, parts: string[]) => number,
   format: 'ndjson' | 'json',
   batchSize: number,
+  skip: boolean,
 ): AsyncGenerator<JsonBatch> {
   let parts: string[] = [];
   let lines: number[] = [];
   let offsets: number[] = [];
+  let texts: string[] | undefined = skip ? [] : undefined;
+  let preRejects: Reject[] = [];
+  let first: RecordPosition | undefined;
+  let lastOffset = 0;
   let size = 0;
+  let index = 0;
   const flush = (): JsonBatch => {
     const buf = Buffer.from(parts.join(''));
-    const batch: JsonBatch = { chunks: [buf], bytes: buf.length, firstLine: lines[0] as number, lines, offsets };
+    const at = first ?? { line: lines[0] as number, offset: offsets[0] as number };
+    const batch: JsonBatch = { index: index++, chunks: [buf], bytes: buf.length, offset: at.offset, endOffset: lastOffset + 1, firstLine: at.line, lines, offsets, texts };
+    if (preRejects.length > 0) batch.preRejects = preRejects;
     parts = [];
     lines = [];
     offsets = [];
+    texts = skip ? [] : undefined;
+    preRejects = [];
+    first = undefined;
     size = 0;
     return batch;
   };
@@ -182,19 +233,29 @@ async function* batchesOf(
     yield* rest;
   }
   for await (const records of all()) {
-    const { texts } = records;
-    for (let i = 0; i < texts.length; i++) {
+    const all = records.texts;
+    for (let i = 0; i < all.length; i++) {
+      const text = all[i] as string;
+      const pos = records.at(i);
+      first ??= pos;
+      lastOffset = pos.offset;
       try {
-        size += toRow(texts[i] as string, parts);
+        size += toRow(text, parts);
       } catch (err) {
-        throw recordError(err, format, records.at(i));
+        const e = recordError(err, format, pos);
+        // A record that cannot become a row is a reject in skip mode (an input structure error, which
+        // the cutter reports, is not: it ends the import).
+        if (!skip || e.code === 'INTERNAL') throw e;
+        preRejects.push({ line: pos.line, offset: pos.offset, column: err instanceof UnknownKeyError ? err.key : undefined, message: e.message, raw: Buffer.from(text) });
+        continue;
       }
-      lines.push(records.lines[i] as number);
-      offsets.push(records.offsets[i] as number);
+      lines.push(pos.line);
+      offsets.push(pos.offset);
+      texts?.push(text);
       if (size >= batchSize) yield flush();
     }
   }
-  if (lines.length > 0) yield flush();
+  if (first !== undefined) yield flush();
 }
 
 /** Table columns a record may set; a column with a default that no sampled record names keeps its default. */
@@ -210,68 +271,82 @@ async function targetColumns(client: pg.Client, table: TableInfo, sampledKeys: R
 
 export async function importJson(target: ConnectionTarget, o: JsonImportOptions, hooks: ImportHooks): Promise<ImportResult> {
   if (o.jsonPath !== undefined && o.format !== 'json') throw usage('--json-path applies to JSON input (--format json)');
-  const tableName = parseTableName(o.table);
-  const action = `import into ${displayName(tableName)}`;
-  const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
-  const gen = recordsOf(input, o);
-  try {
-    return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {
-      const { head, rest } = await peekRecords(gen, o.sampleRows);
-      const sampler = new JsonSampler();
-      if (o.jsonbColumn === undefined) {
-        for (const records of head) {
-          records.texts.forEach((text, i) => {
-            try {
-              const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
-              if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
-            } catch (err) {
-              throw recordError(err, o.format, records.at(i));
-            }
-          });
+  const job = jobOptionsOf(o, o.format === 'ndjson' ? '.ndjson' : '.json', {
+    format: o.format,
+    jsonPath: o.jsonPath ?? null,
+    ignoreUnknown: o.ignoreUnknown,
+    jsonbColumn: o.jsonbColumn ?? null,
+    // The sampled keys decide which defaulted columns are loaded, so the rows' bytes.
+    sample: o.sampleRows,
+  });
+  const action = `import into ${displayName(job.tableName)}`;
+  const skip = o.onError === 'skip';
+  const attempt = async (): Promise<ImportResult> => {
+    const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
+    const gen = recordsOf(input, o);
+    try {
+      return await runImport(target, job, input, hooks, async (client, batchSize, ctx) => {
+        const { head, rest } = await peekRecords(gen, o.sampleRows);
+        const sampler = new JsonSampler();
+        if (o.jsonbColumn === undefined) {
+          for (const records of head) {
+            records.texts.forEach((text, i) => {
+              try {
+                const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
+                if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
+              } catch (err) {
+                // Skip mode: a bad record is rejected when its batch is built; it just adds no keys.
+                if (!skip) throw recordError(err, o.format, records.at(i));
+              }
+            });
+          }
         }
-      }
-      let create: { columns: { name: string; type: string }[] } | undefined;
-      if (o.create) {
-        if (o.jsonbColumn !== undefined) create = { columns: [{ name: o.jsonbColumn, type: 'jsonb' }] };
-        else {
-          if (head.length === 0 || sampler.keys.length === 0) throw new DataioError('INPUT_FORMAT', 'the input holds no records to create a table from', { hint: 'create the table yourself' });
-          create = { columns: sampler.types() };
+        let create: { columns: { name: string; type: string }[] } | undefined;
+        if (o.create) {
+          if (o.jsonbColumn !== undefined) create = { columns: [{ name: o.jsonbColumn, type: 'jsonb' }] };
+          else {
+            if (head.length === 0 || sampler.keys.length === 0) throw new DataioError('INPUT_FORMAT', 'the input holds no records to create a table from', { hint: 'create the table yourself' });
+            create = { columns: sampler.types() };
+          }
         }
-      }
-      const { table, created } = await findOrCreateTable(client, tableName, create);
-      let columns: RowColumn[];
-      let toRow: (text: string, parts: string[]) => number;
-      if (o.jsonbColumn !== undefined) {
-        const col = table.columns.find((c) => c.name === o.jsonbColumn);
-        if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
-        columns = [{ name: col.name, json: true }];
-        toRow = wholeRecordInto;
-      } else {
-        columns = await targetColumns(client, table, new Set(sampler.keys));
-        const builder = new RowBuilder(columns, o.ignoreUnknown);
-        toRow = (text, parts) => builder.rowInto(text, parts);
-      }
-      const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
-      return {
-        table,
-        created,
-        copySql: `COPY ${table.sql} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN (FORMAT text)`,
-        batches: batchesOf(head, rest, toRow, o.format, batchSize),
-        progressBytes: (b: JsonBatch) => b.offsets[b.offsets.length - 1] as number,
-        mapError: (err: unknown, batch: JsonBatch) =>
-          mapQueryError(err, {
-            action,
-            // The server counts the rows of this batch; name the record in the input instead.
-            locate: (n) => {
-              const line = batch.lines[n - 1];
-              const offset = batch.offsets[n - 1];
-              return line === undefined || offset === undefined ? undefined : { text: where(o.format, { line, offset }), line };
-            },
-            ...(dataHint !== undefined ? { dataHint } : {}),
-          }),
-      };
-    });
-  } finally {
-    await gen.return(undefined).catch(() => undefined);
-  }
+        const { table, created } = await findOrCreateTable(client, job.tableName, create, ctx);
+        let columns: RowColumn[];
+        let toRow: (text: string, parts: string[]) => number;
+        if (o.jsonbColumn !== undefined) {
+          const col = table.columns.find((c) => c.name === o.jsonbColumn);
+          if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
+          columns = [{ name: col.name, json: true }];
+          toRow = wholeRecordInto;
+        } else {
+          columns = await targetColumns(client, table, new Set(sampler.keys));
+          const builder = new RowBuilder(columns, o.ignoreUnknown);
+          toRow = (text, parts) => builder.rowInto(text, parts);
+        }
+        const dataHint = o.create ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
+        return {
+          table,
+          created,
+          copySql: `COPY ${table.sql} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN (FORMAT text)`,
+          batches: batchesOf(head, rest, toRow, o.format, batchSize, skip),
+          progressBytes: (b: JsonBatch) => b.endOffset - 1,
+          records: (b: JsonBatch) => new JsonRecords(b),
+          rejectsLayout: { framing: o.format === 'ndjson' ? 'lines' : 'json-array', eol: Buffer.from('\n') },
+          mapError: (err: unknown, batch: JsonBatch) =>
+            mapQueryError(err, {
+              action,
+              // The server counts the rows of this batch; name the record in the input instead.
+              locate: (n) => {
+                const line = batch.lines[n - 1];
+                const offset = batch.offsets[n - 1];
+                return line === undefined || offset === undefined ? undefined : { text: where(o.format, { line, offset }), line };
+              },
+              ...(dataHint !== undefined ? { dataHint } : {}),
+            }),
+        };
+      });
+    } finally {
+      await gen.return(undefined).catch(() => undefined);
+    }
+  };
+  return retryingImport(attempt, { reopenable: o.input !== '-', warn: hooks.warn, signal: hooks.signal });
 }

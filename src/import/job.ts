@@ -3,16 +3,33 @@
  * the COPY pool, progress, the all-or-nothing commit, and undoing on failure (rolling every connection
  * back, dropping a table that --create made).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
 import type { InputSource } from '../io/input.js';
 import { lookupTable, type TableInfo } from '../pg/catalog.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
-import { displayName, qualifiedName, quoteIdent, type TableName } from '../pg/ident.js';
+import { displayName, parseTableName, qualifiedName, quoteIdent, type TableName } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
+import { isTransientFailure } from '../pg/retry.js';
 import type { Progress } from '../progress/progress.js';
+import { loadBatch, loadBatchResumable, type BatchLoadContext, type BatchOutcome, type BatchRecords } from './batch-load.js';
 import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
+import {
+  checkSameOptions,
+  digestOf,
+  ensureLedger,
+  finishImport,
+  insertImport,
+  loadedBatches,
+  readImport,
+  storedRejects,
+  tryLockImport,
+  type BatchEntry,
+  type ImportRecord,
+} from './ledger.js';
+import { defaultRejectsPath, InOrder, RejectsFile, type Reject, type RejectsLayout } from './rejects.js';
 import { autoBatchSize, autoWorkers } from '../workers.js';
 import {
   decideCommit,
@@ -36,6 +53,16 @@ export interface ImportResult {
   workers: number;
   seconds: number;
   created: boolean;
+  /** Rows rejected (--on-error skip), in this run and, resuming, in earlier ones. */
+  rejected: number;
+  /** Where the rejected records and their log are, when any were rejected. */
+  rejectsFile?: string;
+  rejectsLog?: string;
+  /** Resumable imports: the id, and the rows that earlier runs had loaded. */
+  importId?: string;
+  earlierRows?: number;
+  /** Resumable: the import had finished before this run; nothing was loaded. */
+  alreadyComplete?: boolean;
 }
 
 export interface ImportHooks {
@@ -52,6 +79,39 @@ export interface JobOptions {
   /** Bytes per batch, or 'auto' (see autoBatchSize). */
   batchSize: number | 'auto';
   truncate: boolean;
+  /** abort: the first bad row fails the import; skip: bad rows are rejected and the rest loaded. */
+  onError: 'abort' | 'skip';
+  /** skip: more rejected rows than this fail the import as abort would. */
+  maxErrors?: number | undefined;
+  /** skip: the rejects file (its log is FILE.log). */
+  rejectsPath?: string | undefined;
+  /** Resumable mode: batches commit one by one with a ledger row under this id. */
+  resume?: { id: string; options: Record<string, unknown> } | undefined;
+}
+
+/** The job's options from the command's; `loads` are the options that decide what is loaded (a resumed import must get the same). */
+export function jobOptionsOf(
+  o: { table: string; input: string; workers: number | 'auto'; batchSize: number | 'auto'; truncate: boolean; onError: 'abort' | 'skip'; maxErrors?: number | undefined; rejectsPath?: string | undefined; importId?: string | undefined },
+  ext: string,
+  loads: Record<string, unknown>,
+): JobOptions {
+  const tableName = parseTableName(o.table);
+  return {
+    tableName,
+    workers: o.workers,
+    batchSize: o.batchSize,
+    truncate: o.truncate,
+    onError: o.onError,
+    maxErrors: o.maxErrors,
+    rejectsPath: o.onError === 'skip' ? (o.rejectsPath ?? defaultRejectsPath(o.input, o.table, ext)) : undefined,
+    resume: o.importId === undefined ? undefined : { id: o.importId, options: { table: displayName(tableName), ...loads } },
+  };
+}
+
+/** What the job tells the format's plan. */
+export interface PlanContext {
+  /** Resuming an import that created its table: the table is there, and it is the one to load. */
+  tableIsOurs: boolean;
 }
 
 /** What a format-specific importer hands the job once it has read enough of its input. */
@@ -64,6 +124,10 @@ export interface LoadPlan<B extends EngineBatch> {
   mapError(err: unknown, batch: B): DataioError;
   /** Where in the input a loaded batch ends, for progress (bytes comparable with input.size). */
   progressBytes(batch: B): number;
+  /** A batch's records one by one (skip mode, when a batch failed). */
+  records(batch: B): BatchRecords;
+  /** How the rejects file is laid out (the input's header, framing). */
+  rejectsLayout: RejectsLayout;
 }
 
 /** Keep memory at O(workers × batch size) and never above this many bytes of batches in flight. */
@@ -87,7 +151,7 @@ async function chooseWorkers(client: pg.Client, o: JobOptions, local: boolean, w
     if (reduced < workers) warn(`the server has ${free} free connections: using ${reduced} workers instead of ${workers}`);
     workers = reduced;
   }
-  if (o.truncate && workers > 1) {
+  if (o.truncate && workers > 1 && o.resume === undefined) {
     // TRUNCATE takes a lock that admits no other writer until commit, and it must share the load's
     // transaction so that a failed import leaves the old rows in place: one connection, then.
     warn('--truncate loads over one connection (TRUNCATE locks out other writers until the commit)');
@@ -105,9 +169,10 @@ export async function findOrCreateTable(
   client: pg.Client,
   t: TableName,
   create: { columns: readonly { name: string; type: string }[] } | undefined,
+  ctx: PlanContext = { tableIsOurs: false },
 ): Promise<{ table: TableInfo; created: boolean }> {
   const existing = await lookupTable(client, t);
-  if (create === undefined) {
+  if (create === undefined || (existing && ctx.tableIsOurs)) {
     if (!existing) {
       throw new DataioError('TABLE_NOT_FOUND', `table ${displayName(t)} does not exist`, {
         hint: 'check the name (schema.table), or pass --create to make it from the input',
@@ -187,83 +252,320 @@ async function commitAll(coordinator: pg.Client, pool: CopyPool, warn: (m: strin
   }
 }
 
-export async function runImport<B extends EngineBatch>(
+/** Failures of a whole import that may go well on another try (see retryingImport). */
+const retryable = new WeakSet<object>();
+
+/** Delays before trying a failed import again (all-or-nothing: from the start; resumable: what is missing). */
+export const IMPORT_RETRY_MS: readonly number[] = [1000, 3000, 10000];
+
+/**
+ * Run an import, and when it failed for a transient reason (a lost connection, a server restart, a
+ * deadlock) with everything undone (or, resumable, with the ledger telling what is in), run it again
+ * after a pause: a few times, and only when the input can be read again from its start (not stdin).
+ */
+export async function retryingImport(attempt: () => Promise<ImportResult>, o: { reopenable: boolean; warn(m: string): void; signal?: AbortSignal | undefined }): Promise<ImportResult> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      const delay = IMPORT_RETRY_MS[i];
+      if (delay === undefined || !o.reopenable || !(err instanceof Object) || !retryable.has(err) || o.signal?.aborted === true) throw err;
+      o.warn(`${(err as Error).message}: trying again in ${delay / 1000} s (try ${i + 2} of ${IMPORT_RETRY_MS.length + 1})`);
+      await sleep(delay);
+    }
+  }
+}
+
+/** Delays before loading a batch again after a transient failure (resumable mode), about 30 s in all. */
+const BATCH_RETRY_MS: readonly number[] = [500, 1000, 2000, 4000, 8000, 15000];
+
+/** Drop the table an all-or-nothing import created, on a fresh connection if the coordinator is gone. */
+async function dropCreated(target: ConnectionTarget, coordinator: pg.Client | undefined, table: TableInfo, warn: (m: string) => void): Promise<void> {
+  const sql = `DROP TABLE IF EXISTS ${table.sql}`;
+  try {
+    if (!coordinator) throw new Error('no connection');
+    await coordinator.query(sql);
+  } catch {
+    let fresh: pg.Client | undefined;
+    try {
+      fresh = await connectClient(target, 'dataio import');
+      await fresh.query(sql);
+    } catch (err) {
+      warn(`could not drop the table ${table.display} that this import created: ${(err as Error).message}`);
+    } finally {
+      await fresh?.end().catch(() => undefined);
+    }
+  }
+}
+
+/** The ledger's batches, met in input order: which batch is in, and whether the input is still the same. */
+class LedgerCursor {
+  private readonly entries: [number, BatchEntry][];
+  private next = 0;
+  private readonly id: string;
+
+  constructor(id: string, done: Map<number, BatchEntry>) {
+    this.id = id;
+    this.entries = [...done.entries()].sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * The ledger entry of `batch` if it is in. Every entry must be met at exactly a batch's start: one
+   * that falls elsewhere means the input was cut differently, i.e. it changed.
+   */
+  match(batch: EngineBatch & { endOffset: number }): BatchEntry | undefined {
+    const e = this.entries[this.next];
+    if (e === undefined || e[0] >= batch.endOffset) return undefined;
+    if (e[0] !== batch.offset || e[1].bytes !== batch.bytes || e[1].digest !== digestOf(batch.chunks)) {
+      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it differs at byte offset ${Math.min(e[0], batch.offset)} (input line ${batch.firstLine} or before)`, {
+        hint: 'resume with the same input and options, or choose a new --import-id',
+      });
+    }
+    this.next++;
+    return e[1];
+  }
+}
+
+export async function runImport<B extends EngineBatch & { endOffset: number }>(
   target: ConnectionTarget,
   o: JobOptions,
   input: InputSource,
   hooks: ImportHooks,
-  plan: (coordinator: pg.Client, batchSize: number) => Promise<LoadPlan<B>>,
+  plan: (coordinator: pg.Client, batchSize: number, ctx: PlanContext) => Promise<LoadPlan<B>>,
 ): Promise<ImportResult> {
   const action = `import into ${displayName(o.tableName)}`;
   const started = Date.now();
+  const resume = o.resume;
   let coordinator: pg.Client | undefined;
   let pool: CopyPool | undefined;
   let p: LoadPlan<B> | undefined;
   let progress: Progress | undefined;
+  let rejectsFile: RejectsFile | undefined;
+  let record: ImportRecord | undefined;
+  /** 'commit': the all-or-nothing commit began; its outcome may be unknown, so no retry. */
+  let phase: 'setup' | 'load' | 'commit' = 'setup';
   /** The commit is decided (two-phase): the import must not be undone any more. */
   let decided = false;
+  let rows = 0;
+  let earlierRows = 0;
+  let rejected = 0;
   try {
     coordinator = await connectClient(target, 'dataio import');
     await settle(coordinator, hooks.warn);
     const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
-    const batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
-    p = await plan(coordinator, batchSize);
+    let batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
+    if (resume !== undefined) {
+      await ensureLedger(coordinator);
+      if (!(await tryLockImport(coordinator, resume.id))) {
+        throw new DataioError('IMPORT_STATE', `import ${JSON.stringify(resume.id)} is being run by another dataio process`, {
+          hint: 'wait for it to end (if it fails, run this command again to go on)',
+        });
+      }
+      record = await readImport(coordinator, resume.id);
+      if (record !== undefined) {
+        checkSameOptions(resume.id, record.options, resume.options);
+        if (record.inputSize !== null && input.size !== undefined && record.inputSize !== input.size) {
+          throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(resume.id)} started with: it has ${input.size} bytes, not ${record.inputSize}`, {
+            hint: 'resume with the same input, or choose a new --import-id',
+          });
+        }
+        if (record.finished) {
+          return {
+            table: record.table,
+            rows: 0,
+            bytes: 0,
+            batches: 0,
+            workers: 0,
+            seconds: (Date.now() - started) / 1000,
+            created: false,
+            rejected: record.rejected,
+            importId: resume.id,
+            earlierRows: record.rows,
+            alreadyComplete: true,
+          };
+        }
+        batchSize = record.batchSize;
+        earlierRows = record.rows;
+        rejected = record.rejected;
+      } else {
+        // The table (--create), the TRUNCATE and the import's ledger row commit together.
+        await coordinator.query('BEGIN');
+      }
+    }
+    p = await plan(coordinator, batchSize, { tableIsOurs: record?.created === true });
     const { table } = p;
+    if (resume !== undefined && record === undefined) {
+      if (o.truncate) await coordinator.query(`TRUNCATE ${table.sql}`);
+      await insertImport(coordinator, resume.id, { table: table.display, options: resume.options, inputSize: input.size ?? null, batchSize, created: p.created });
+      await coordinator.query('COMMIT');
+    }
+    const ledger = resume !== undefined ? new LedgerCursor(resume.id, await loadedBatches(coordinator, resume.id)) : undefined;
     // FREEZE: rows loaded into a table truncated in the same transaction can be written frozen,
     // sparing the later vacuum (not allowed for partitioned tables).
-    const copySql = o.truncate && table.kind === 'r' ? p.copySql.replace(/\)$/, ', FREEZE)') : p.copySql;
-    pool = new CopyPool({
-      target,
-      maxWorkers: workers,
-      copySql,
-      warn: hooks.warn,
-      ...(o.truncate ? { sessionSql: [`TRUNCATE ${table.sql}`] } : {}),
-    });
+    const freeze = o.truncate && resume === undefined && table.kind === 'r';
+    const copySql = freeze ? p.copySql.replace(/\)$/, ', FREEZE)') : p.copySql;
+    const sessionSql = resume !== undefined ? ['SET synchronous_commit = off'] : o.truncate ? [`TRUNCATE ${table.sql}`] : [];
+    const activePool = new CopyPool({ target, maxWorkers: workers, transactions: resume !== undefined ? 'batch' : 'import', warn: hooks.warn, sessionSql });
+    pool = activePool;
     const activeProgress = hooks.progress(input.size);
     progress = activeProgress;
     const plan_ = p;
-    let rows = 0;
     let bytes = 0;
     let batches = 0;
     let done = 0;
-    await loadBatches(p.batches, {
-      pool,
+    const showProgress = (batch: B) => {
+      // Loaded bytes, not read ones (reading runs ahead by the batches in flight); for gzip only the
+      // compressed bytes read compare with the file's size.
+      done = Math.max(done, plan_.progressBytes(batch));
+      activeProgress.update({ bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : done, rows: earlierRows + rows });
+    };
+    if (o.onError === 'skip' && resume === undefined && o.rejectsPath !== undefined) rejectsFile = new RejectsFile(o.rejectsPath, p.rejectsLayout);
+    const file = rejectsFile;
+    const ordered = file !== undefined ? new InOrder<Reject[]>((r) => file.append(r)) : undefined;
+    const countRejects = (found: readonly Reject[]) => {
+      rejected += found.length;
+      const last = found[found.length - 1];
+      if (o.maxErrors !== undefined && rejected > o.maxErrors && last !== undefined) {
+        throw new DataioError('DATA_ERROR', `${action} failed: more than ${o.maxErrors} rows rejected (--max-errors); the last at input line ${last.line}${last.column ? `, column ${last.column}` : ''}: ${last.message}`, {
+          hint: `see what was rejected so far in ${file?.path ?? 'the rejects file'} and its .log, or raise --max-errors`,
+          line: last.line,
+        });
+      }
+    };
+    const ctx: BatchLoadContext<B> = { copySql, onError: o.onError, records: (b) => plan_.records(b), cancelled: new Set() };
+    const load = async (batch: B): Promise<BatchOutcome> => {
+      if (resume === undefined) return activePool.run(batch, (c) => loadBatch(c, batch, ctx));
+      for (let i = 0; ; i++) {
+        try {
+          return await activePool.run(batch, (c) => loadBatchResumable(c, batch, ctx, resume.id));
+        } catch (err) {
+          const delay = BATCH_RETRY_MS[i];
+          if (delay === undefined || !isTransientFailure(err) || hooks.signal?.aborted === true) throw err;
+          hooks.warn(`the batch at input line ${batch.firstLine} failed (${(err as Error).message}): loading it again in ${delay / 1000} s`);
+          await sleep(delay);
+        }
+      }
+    };
+    async function* toLoad(): AsyncGenerator<B> {
+      for await (const batch of plan_.batches) {
+        const entry = ledger?.match(batch);
+        if (entry === undefined) {
+          yield batch;
+          continue;
+        }
+        showProgress(batch);
+      }
+    }
+    phase = 'load';
+    await loadBatches(toLoad(), {
+      pool: activePool,
+      load,
+      siblingWaits: resume !== undefined ? 'off' : o.onError === 'skip' ? 'cancel' : 'fail',
+      cancelled: ctx.cancelled,
       workers,
       maxInFlight: Math.max(2, Math.min(2 * workers, Math.floor(MAX_IN_FLIGHT_BYTES / batchSize))),
       monitor: coordinator,
       action,
       ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}),
-      onLoaded: (batch, n) => {
-        rows += n;
+      onLoaded: async (batch, outcome) => {
+        if (outcome.already !== undefined) {
+          rows += outcome.already.rows;
+          rejected += outcome.already.rejected;
+        } else {
+          rows += outcome.rows;
+          countRejects(outcome.rejects);
+        }
         bytes += batch.bytes;
         batches++;
-        // Loaded bytes, not read ones (reading runs ahead by the batches in flight); for gzip only
-        // the compressed bytes read compare with the file's size.
-        done = Math.max(done, plan_.progressBytes(batch));
-        activeProgress.update({ bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : done, rows });
+        showProgress(batch);
+        await ordered?.put(batch.index, outcome.rejects);
       },
       mapError: (err, batch) => plan_.mapError(err, batch),
     });
-    // Every batch is in: make it all visible at once.
-    await commitAll(coordinator, pool, hooks.warn, () => (decided = true));
+    let rejectsAt: { rejectsFile: string; rejectsLog: string } | undefined;
+    if (resume !== undefined) {
+      await finishImport(coordinator, resume.id);
+      if (rejected > 0 && o.rejectsPath !== undefined) {
+        // The rejects of every run, from the ledger (where they were committed with their batches).
+        const all = new RejectsFile(o.rejectsPath, p.rejectsLayout);
+        try {
+          for await (const page of storedRejects(coordinator, resume.id)) await all.append(page);
+        } finally {
+          await all.close();
+        }
+        rejectsAt = { rejectsFile: all.path, rejectsLog: all.logPath };
+      }
+    } else {
+      phase = 'commit';
+      // Every batch is in: make it all visible at once.
+      await commitAll(coordinator, activePool, hooks.warn, () => (decided = true));
+    }
+    if (file !== undefined) {
+      await file.close();
+      if (file.count > 0) rejectsAt = { rejectsFile: file.path, rejectsLog: file.logPath };
+    }
     progress.stop();
     progress = undefined;
-    return { table: table.display, rows, bytes, batches, workers: pool.size, seconds: (Date.now() - started) / 1000, created: p.created };
+    return {
+      table: table.display,
+      rows,
+      bytes,
+      batches,
+      workers: activePool.size,
+      seconds: (Date.now() - started) / 1000,
+      created: p.created || record?.created === true,
+      rejected,
+      ...rejectsAt,
+      ...(resume !== undefined ? { importId: resume.id, earlierRows } : {}),
+    };
   } catch (err) {
     progress?.stop();
+    await rejectsFile?.close().catch(() => undefined);
     if (decided) {
       throw new DataioError('DB_ERROR', `${action}: the commit was decided but could not be finished: ${(err as Error).message}`, {
         hint: 'the rows are committed or will be: the next dataio import on this database finishes the commit',
         cause: err,
       });
     }
-    await pool?.rollback();
-    if (p?.created && coordinator) {
-      await coordinator.query(`DROP TABLE IF EXISTS ${p.table.sql}`).catch(() => undefined);
+    const failure = err instanceof DataioError ? err : mapQueryError(err, { action });
+    if (resume !== undefined) {
+      const out = resumableFailure(failure, resume.id, earlierRows + rows, phase !== 'setup' || record !== undefined);
+      if (isTransientFailure(err) || isTransientFailure(failure)) retryable.add(out);
+      throw out;
     }
-    throw err instanceof DataioError ? err : mapQueryError(err, { action });
+    await pool?.rollback();
+    if (p?.created) await dropCreated(target, coordinator, p.table, hooks.warn);
+    const out =
+      failure.code === 'INTERRUPTED'
+        ? new DataioError('INTERRUPTED', `${failure.message}: everything it loaded was rolled back`, { cause: failure })
+        : rejected > 0 && rejectsFile !== undefined && rejectsFile.count > 0
+          ? withHint(failure, `nothing was loaded; the ${rejectsFile.count} rows rejected before the failure are in ${rejectsFile.path}`)
+          : failure;
+    if (phase !== 'commit' && (isTransientFailure(err) || isTransientFailure(failure))) retryable.add(out);
+    throw out;
   } finally {
     await pool?.close();
     await coordinator?.end().catch(() => undefined);
   }
+}
+
+function withHint(err: DataioError, hint: string): DataioError {
+  return new DataioError(err.code, err.message, {
+    hint: err.hint === undefined ? hint : `${err.hint}; ${hint}`,
+    ...(err.line !== undefined ? { line: err.line } : {}),
+    ...(err.detail !== undefined ? { detail: err.detail } : {}),
+    cause: err.cause ?? err,
+    transient: err.transient,
+  });
+}
+
+/** A resumable import's failure says what is in and how to go on. */
+function resumableFailure(err: DataioError, id: string, rowsIn: number, started: boolean): DataioError {
+  if (!started || err.code === 'IMPORT_STATE' || err.code === 'USAGE') return err;
+  const what = `${rowsIn} rows of import ${JSON.stringify(id)} are in`;
+  if (err.code === 'INTERRUPTED') {
+    return new DataioError('INTERRUPTED', `${err.message}: ${what}`, { hint: 'run the same command again to load the rest, exactly once', cause: err });
+  }
+  const fix = err.code === 'DATA_ERROR' ? 'fix the input, or add --on-error skip to set bad rows aside, and ' : '';
+  return withHint(err, `${what}; ${fix}run the same command again to load the rest, exactly once`);
 }

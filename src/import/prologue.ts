@@ -21,6 +21,8 @@ export interface DelimitedFormat {
 export interface Prologue {
   /** Header names, when the input has a header. */
   header: string[] | undefined;
+  /** The header record as it was in the input (with its line end; no BOM). */
+  headerBytes: Buffer | undefined;
   eol: Eol | null;
   /** Offset of the first data byte in the decoded input (after BOM and header). */
   dataOffset: number;
@@ -123,6 +125,7 @@ export async function readPrologue(
   }
   const eol = first.eol;
   let header: string[] | undefined;
+  let headerRaw: Buffer | undefined;
   let dataStart = bom;
   let dataLine = 1;
   if (opts.header) {
@@ -134,6 +137,7 @@ export async function readPrologue(
     }
     const rows = parseRecords(headerBytes, fmt, 1);
     header = (rows[0] ?? []).map((v) => v ?? '');
+    headerRaw = Buffer.from(headerBytes);
     dataStart = bom + first.end;
     dataLine = 1 + countLines(headerBytes, eol);
   }
@@ -172,5 +176,5 @@ export async function readPrologue(
   const rest = buf.subarray(dataStart);
   const empty = rest.length === 0 && eof;
   reader.unshift(rest);
-  return { header, eol, dataOffset: dataStart, dataLine, sample, empty };
+  return { header, headerBytes: headerRaw, eol, dataOffset: dataStart, dataLine, sample, empty };
 }

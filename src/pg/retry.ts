@@ -2,6 +2,8 @@
  * Transient failures, told apart by SQLSTATE (never by message text), and a retry with backoff.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DataioError } from '../errors.js';
+import { errnoOf, isPgError } from './pg-errors.js';
 
 /**
  * SQLSTATEs worth another try: the server is starting up or shutting down (57P01–57P03), out of
@@ -27,4 +29,23 @@ export async function withRetry<T>(attempt: () => Promise<T>, transient: (err: u
       await sleep(delay);
     }
   }
+}
+
+/** Socket errors that mean the server went away or is not there yet, not that we did something wrong. */
+const TRANSIENT_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Worth another try: a server error with a transient SQLSTATE, a socket error from the list above, or
+ * a DataioError marked transient (a connection that ended under us), looking through causes.
+ */
+export function isTransientFailure(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    if (e instanceof DataioError && e.transient) return true;
+    if (isPgError(e)) return isTransientSqlstate(e.code);
+    const errno = errnoOf(e);
+    if (errno !== undefined && TRANSIENT_ERRNO.has(errno)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }

@@ -18,7 +18,7 @@ const { file: writeInput } = scratch('diff');
 const hooks = { progress: () => ({ update: () => undefined, stop: () => undefined }), warn: () => undefined };
 
 function opts(input: string, table: string, workers: number, batchSize: number): DelimitedImportOptions {
-  return { input, table, format: 'csv', header: true, create: false, truncate: false, workers, batchSize, sampleRows: 100 };
+  return { input, table, format: 'csv', header: true, create: false, truncate: false, workers, batchSize, sampleRows: 100, onError: 'abort' };
 }
 
 /** Damage a CSV so that PostgreSQL rejects it: an extra field, or a quote that never closes. */
