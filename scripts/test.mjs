@@ -61,5 +61,6 @@ rmSync(runTmp, { recursive: true, force: true });
 // The plain closing line: counts from the TAP summary.
 const summary = readFileSync(tap, 'utf8');
 const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(summary)?.[1] ?? 0);
-console.log(`${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`);
+// A test cancelled (its suite's before-hook failed, or it timed out) did not pass: it counts as failed.
+console.log(`${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped`);
 process.exit(code);

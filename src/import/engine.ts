@@ -53,9 +53,16 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
       if (failure !== undefined) break;
       while (inflight.size >= o.maxInFlight) await Promise.race(inflight);
       if (failure !== undefined) break;
-      const p: Promise<void> = limit(() => o.load(batch))
-        .then((outcome) => o.onLoaded(batch, outcome))
-        .catch((err: unknown) => fail(o.mapError(err, batch)));
+      // A batch still queued when another failed is not started (resumable mode would commit it).
+      // The failure is noted before the slot is free: the next batch in the queue sees it.
+      const p: Promise<void> = limit(async () => {
+        if (failure !== undefined) return;
+        try {
+          await o.onLoaded(batch, await o.load(batch));
+        } catch (err) {
+          fail(o.mapError(err, batch));
+        }
+      });
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
     }

@@ -349,8 +349,13 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
   let rows = 0;
   let earlierRows = 0;
   let rejected = 0;
+  /** The coordinator's connection ended under us (a server restart, say): worth another try. */
+  let coordinatorLost = false;
   try {
     coordinator = await connectClient(target, 'dataio import');
+    const lost = () => (coordinatorLost = true);
+    coordinator.on('end', lost);
+    coordinator.on('error', lost);
     await settle(coordinator, hooks.warn);
     const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
     let batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
@@ -528,9 +533,10 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
       });
     }
     const failure = err instanceof DataioError ? err : mapQueryError(err, { action });
+    const transient = coordinatorLost || isTransientFailure(err) || isTransientFailure(failure);
     if (resume !== undefined) {
       const out = resumableFailure(failure, resume.id, earlierRows + rows, phase !== 'setup' || record !== undefined);
-      if (isTransientFailure(err) || isTransientFailure(failure)) retryable.add(out);
+      if (transient) retryable.add(out);
       throw out;
     }
     await pool?.rollback();
@@ -541,7 +547,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
         : rejected > 0 && rejectsFile !== undefined && rejectsFile.count > 0
           ? withHint(failure, `nothing was loaded; the ${rejectsFile.count} rows rejected before the failure are in ${rejectsFile.path}`)
           : failure;
-    if (phase !== 'commit' && (isTransientFailure(err) || isTransientFailure(failure))) retryable.add(out);
+    if (phase !== 'commit' && transient) retryable.add(out);
     throw out;
   } finally {
     await pool?.close();
