@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
   const onSignal = () => {
     if (!graceful || interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
     interrupt.abort();
-    process.stderr.write('\ninterrupted: stopping and undoing (^C again to quit at once)\n');
+    process.stderr.write('\ninterrupted: stopping cleanly (^C again to quit at once)\n');
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

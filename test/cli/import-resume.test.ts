@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { scratch } from '../support/files.js';
-import { query, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
+import { query, runCli, testServers, uniqueName, withUrlPath, type TestServer } from '../support/env.js';
 import { BIG_DDL, checksum, ledgerBatches, referenceChecksum, startCli, waitFor, writeBigCsv, type Checksum } from '../support/resume.js';
 
 const { file, dir } = scratch('import-resume');
@@ -113,6 +113,28 @@ for (const server of testServers()) {
       assert.equal(all.rows, 4999);
       assert.equal(all.distinct, 4999);
       assert.equal(readFileSync(`${dir}/${t}.rejects.csv`, 'utf8'), 'id,v\n4000,bad\n');
+    });
+
+    it('says clearly when the role may not create the ledger', async () => {
+      const name = uniqueName('resume_db');
+      await query(server, `CREATE DATABASE ${name}`);
+      await query(server, `CREATE ROLE ${name} LOGIN PASSWORD 'pw'`);
+      try {
+        const admin = { ...server, url: withUrlPath(server.url, name) };
+        await query(admin, `CREATE TABLE t (id int)`);
+        await query(admin, `GRANT SELECT, INSERT ON t TO ${name}`);
+        const url = withUrlPath(server.url, name, { name, password: 'pw' });
+        const r = await runCli(['import', file(`${name}.csv`, 'id\n1\n'), '--table', 't', '--import-id', 'x', '--db', url, '--progress', 'none']);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, new RegExp(`^error: cannot create the dataio schema that keeps the ledger of resumable imports \\(--import-id\\) in database ${name}: permission denied`, 'm'));
+        assert.match(r.stderr, /^hint: ask the database owner to run: CREATE SCHEMA dataio AUTHORIZATION/m);
+        // Without --import-id the same role loads (one connection: no two-phase commit to record).
+        const plain = await runCli(['import', file(`${name}.csv`, 'id\n1\n'), '--table', 't', '--workers', '1', '--db', url, '--progress', 'none']);
+        assert.equal(plain.code, 0, plain.stderr);
+      } finally {
+        await query(server, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        await query(server, `DROP ROLE IF EXISTS ${name}`);
+      }
     });
 
     it('the same id with other options, or with other input, is refused', async () => {

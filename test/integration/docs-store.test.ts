@@ -17,7 +17,7 @@ import { DataioError, type ErrorCode } from '../../src/errors.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import type { Progress } from '../../src/progress/progress.js';
 import { scratch } from '../support/files.js';
-import { query, testServers, uniqueName, withClient, type TestServer } from '../support/env.js';
+import { query, testServers, uniqueName, withClient, withUrlPath, type TestServer } from '../support/env.js';
 
 const MiB = 1024 * 1024;
 const QUIET: Progress = { update: () => undefined, stop: () => undefined };
@@ -41,16 +41,6 @@ function unevenStream(data: Buffer): Readable {
   const pieces: Buffer[] = [];
   for (let i = 0, n = 1; i < data.length; i += n, n = (n * 7 + 13) % 300_000) pieces.push(data.subarray(i, i + n));
   return Readable.from(pieces, { objectMode: false });
-}
-
-function withUrlPath(url: string, database: string, user?: { name: string; password: string }): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  if (user) {
-    u.username = user.name;
-    u.password = user.password;
-  }
-  return u.toString();
 }
 
 for (const server of testServers()) {

@@ -30,6 +30,17 @@ export function uniqueName(prefix = 't'): string {
   return `${prefix}_${randomBytes(4).toString('hex')}`;
 }
 
+/** The server's URL for another database (and, if given, another role). */
+export function withUrlPath(url: string, database: string, user?: { name: string; password: string }): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  if (user) {
+    u.username = user.name;
+    u.password = user.password;
+  }
+  return u.toString();
+}
+
 export async function withClient<T>(server: TestServer, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: server.url });
   await client.connect();
