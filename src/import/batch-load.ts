@@ -76,14 +76,22 @@ export async function loadBatch<B extends LoadableBatch>(client: pg.Client, batc
   const pre = batch.preRejects ?? [];
   if (ctx.onError === 'abort') return { rows: await copyChunks(client, ctx.copySql, batch.chunks), rejects: pre };
   const pid = backendPid(client);
-  const rowFailure = (err: unknown) => rowFailureOf(err, ctx.cancelled, pid);
+  // Asked more than once about one error: the answer must not change (a cancel is noted only once).
+  const answers = new WeakMap<object, RowFailure | undefined>();
+  const rowFailure = (err: unknown): RowFailure | undefined => {
+    if (!(err instanceof Object)) return undefined;
+    if (!answers.has(err)) answers.set(err, rowFailureOf(err, ctx.cancelled, pid));
+    return answers.get(err);
+  };
+  let failed: unknown;
   try {
     return { rows: await copyInSavepoint(client, ctx.copySql, batch.chunks), rejects: pre };
   } catch (err) {
     if (rowFailure(err) === undefined) throw err;
+    failed = err;
   }
   const set = ctx.records(batch);
-  const r = await loadSkipping(set, (a, b) => copyInSavepoint(client, ctx.copySql, set.copyInput(a, b)), rowFailure);
+  const r = await loadSkipping(set, (a, b) => copyInSavepoint(client, ctx.copySql, set.copyInput(a, b)), rowFailure, failed);
   const found = r.rejected.map(({ index, err }) => rejectOf(err, set.rejectAt(index)));
   const rejects = pre.length === 0 ? found : [...pre, ...found].sort((x, y) => x.offset - y.offset);
   return { rows: r.rows, rejects };

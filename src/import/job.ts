@@ -112,6 +112,8 @@ export function jobOptionsOf(
 export interface PlanContext {
   /** Resuming an import that created its table: the table is there, and it is the one to load. */
   tableIsOurs: boolean;
+  /** Resuming: the table must be there (rows of the import are in it). */
+  resuming: boolean;
 }
 
 /** What a format-specific importer hands the job once it has read enough of its input. */
@@ -169,9 +171,14 @@ export async function findOrCreateTable(
   client: pg.Client,
   t: TableName,
   create: { columns: readonly { name: string; type: string }[] } | undefined,
-  ctx: PlanContext = { tableIsOurs: false },
+  ctx: PlanContext = { tableIsOurs: false, resuming: false },
 ): Promise<{ table: TableInfo; created: boolean }> {
   const existing = await lookupTable(client, t);
+  if (ctx.resuming && !existing) {
+    throw new DataioError('IMPORT_STATE', `table ${displayName(t)} of the resumable import is gone, with the rows loaded into it`, {
+      hint: 'start over with a new --import-id',
+    });
+  }
   if (create === undefined || (existing && ctx.tableIsOurs)) {
     if (!existing) {
       throw new DataioError('TABLE_NOT_FOUND', `table ${displayName(t)} does not exist`, {
@@ -389,6 +396,9 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
             alreadyComplete: true,
           };
         }
+        if (o.batchSize !== 'auto' && o.batchSize !== record.batchSize) {
+          hooks.warn(`import ${JSON.stringify(resume.id)} goes on with the batch size it started with (${record.batchSize} bytes), not --batch-size`);
+        }
         batchSize = record.batchSize;
         earlierRows = record.rows;
         rejected = record.rejected;
@@ -397,7 +407,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
         await coordinator.query('BEGIN');
       }
     }
-    p = await plan(coordinator, batchSize, { tableIsOurs: record?.created === true });
+    p = await plan(coordinator, batchSize, { tableIsOurs: record?.created === true, resuming: record !== undefined });
     const { table } = p;
     if (resume !== undefined && record === undefined) {
       if (o.truncate) await coordinator.query(`TRUNCATE ${table.sql}`);

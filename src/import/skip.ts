@@ -35,19 +35,28 @@ export interface Skipped {
  * Load every record of `set` that the server accepts and name the ones it does not. `rowFailure` tells
  * a row error (rejectable) from any other failure (rethrown).
  */
-export async function loadSkipping(set: RecordSet, attempt: Attempt, rowFailure: (err: unknown) => RowFailure | undefined): Promise<Skipped> {
+export async function loadSkipping(
+  set: RecordSet,
+  attempt: Attempt,
+  rowFailure: (err: unknown) => RowFailure | undefined,
+  /** How an attempt at the whole set already failed, if it did (it is not tried again). */
+  wholeFailed?: unknown,
+): Promise<Skipped> {
   let rows = 0;
   const rejected: { index: number; err: unknown }[] = [];
   const reject = (index: number, err: unknown) => rejected.push({ index, err });
   // Ranges still to load, in input order: the next one is at the end.
   const todo: [number, number][] = [[0, set.count]];
+  let known = wholeFailed;
   for (let range = todo.pop(); range !== undefined; range = todo.pop()) {
     const [a, b] = range;
     if (a >= b) continue;
     try {
+      if (known !== undefined) throw known;
       rows += await attempt(a, b);
       continue;
     } catch (err) {
+      known = undefined;
       const failure = rowFailure(err);
       if (failure === undefined) throw err;
       const named = failure.serverLine === undefined ? undefined : set.recordAtLine(a, b, failure.serverLine);

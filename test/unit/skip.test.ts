@@ -68,6 +68,18 @@ describe('loadSkipping', () => {
     assert.ok(j.attempts.length < 120, `${j.attempts.length} attempts`);
   });
 
+  it('does not try the whole set again when told how it failed', async () => {
+    const j = judge(new Set([42]), new Set());
+    const first = await j.attempt(0, 100).catch((e: unknown) => e);
+    j.attempts.length = 0;
+    const r = await loadSkipping(lineSet(100), j.attempt, j.rowFailure, first);
+    assert.equal(r.rows, 99);
+    assert.deepEqual(j.attempts, [
+      [0, 42],
+      [43, 100],
+    ]);
+  });
+
   it('rethrows an error that is not about a row, and stops there', async () => {
     const attempt = async () => {
       throw new Error('connection lost');
