@@ -8,7 +8,6 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
@@ -20,8 +19,9 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import type { EngineBatch } from './engine.js';
 import { findOrCreateTable, runImport, type ImportHooks, type ImportResult } from './job.js';
 import { JsonSampler } from './json/infer-json.js';
-import { JsonArrayCutter, JsonInputError, NdjsonCutter, type RecordPosition } from './json/records.js';
-import { RowBuilder, UnknownKeyError, wholeRecordInto, type RowColumn } from './json/rows.js';
+import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from './json/byte-rows.js';
+import { JsonArrayByteCutter, JsonInputError, NdjsonByteCutter, type RecordPosition } from './json/records.js';
+import { UnknownKeyError, type RowColumn } from './json/rows.js';
 import { JsonSyntaxError, scanObject, skipWs } from './json/scan.js';
 
 export interface JsonImportOptions {
@@ -38,19 +38,30 @@ export interface JsonImportOptions {
   sampleRows: number;
 }
 
-/** Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). */
+/**
+ * Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). A
+ * record is bytes [starts[i], ends[i]) of bufs[i], mostly a view of the piece it was read in.
+ */
 class Records {
-  texts: string[] = [];
+  bufs: Buffer[] = [];
+  starts: number[] = [];
+  ends: number[] = [];
   lines: number[] = [];
   offsets: number[] = [];
   get length(): number {
-    return this.texts.length;
+    return this.lines.length;
   }
-  add = (text: string, line: number, offset: number): void => {
-    this.texts.push(text);
+  add = (buf: Buffer, start: number, end: number, line: number, offset: number): void => {
+    this.bufs.push(buf);
+    this.starts.push(start);
+    this.ends.push(end);
     this.lines.push(line);
     this.offsets.push(offset);
   };
+  /** The record's source text. */
+  text(i: number): string {
+    return (this.bufs[i] as Buffer).toString('utf8', this.starts[i], this.ends[i]);
+  }
   at(i: number): RecordPosition {
     return { line: this.lines[i] as number, offset: this.offsets[i] as number };
   }
@@ -69,23 +80,16 @@ function where(format: 'ndjson' | 'json', pos: RecordPosition): string {
 /** Records of the input, a piece's worth at a time. */
 async function* recordsOf(input: InputSource, o: JsonImportOptions): AsyncGenerator<Records> {
   let out = new Records();
-  const cutter = o.format === 'ndjson' ? new NdjsonCutter((t, l, b) => out.add(t, l, b)) : new JsonArrayCutter((t, l, b) => out.add(t, l, b));
-  const decoder = new StringDecoder('utf8');
-  let first = true;
+  const add = (buf: Buffer, start: number, end: number, line: number, offset: number): void => out.add(buf, start, end, line, offset);
+  const cutter = o.format === 'ndjson' ? new NdjsonByteCutter(add) : new JsonArrayByteCutter(add);
   try {
     for await (const chunk of o.jsonPath !== undefined ? pickPath(input.chunks, o.jsonPath) : input.chunks) {
-      let text = decoder.write(chunk);
-      if (first) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a BOM is no part of the JSON
-        first = false;
-      }
-      cutter.push(text);
+      cutter.push(chunk);
       if (out.length > 0) {
         yield out;
         out = new Records();
       }
     }
-    cutter.push(decoder.end());
     cutter.end();
     if (out.length > 0) yield out;
   } catch (err) {
@@ -160,21 +164,18 @@ function recordError(err: unknown, format: 'ndjson' | 'json', pos: RecordPositio
 async function* batchesOf(
   head: Records[],
   rest: AsyncGenerator<Records>,
-  toRow: (text: string, parts: string[]) => number,
+  toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void,
   format: 'ndjson' | 'json',
   batchSize: number,
 ): AsyncGenerator<JsonBatch> {
-  let parts: string[] = [];
+  const rows = new RowWriter(batchSize);
   let lines: number[] = [];
   let offsets: number[] = [];
-  let size = 0;
   const flush = (): JsonBatch => {
-    const buf = Buffer.from(parts.join(''));
+    const buf = rows.take();
     const batch: JsonBatch = { chunks: [buf], bytes: buf.length, firstLine: lines[0] as number, lines, offsets };
-    parts = [];
     lines = [];
     offsets = [];
-    size = 0;
     return batch;
   };
   async function* all(): AsyncGenerator<Records> {
@@ -182,16 +183,16 @@ async function* batchesOf(
     yield* rest;
   }
   for await (const records of all()) {
-    const { texts } = records;
-    for (let i = 0; i < texts.length; i++) {
+    const { bufs, starts, ends } = records;
+    for (let i = 0; i < records.length; i++) {
       try {
-        size += toRow(texts[i] as string, parts);
+        toRow(bufs[i] as Buffer, starts[i] as number, ends[i] as number, rows);
       } catch (err) {
         throw recordError(err, format, records.at(i));
       }
       lines.push(records.lines[i] as number);
       offsets.push(records.offsets[i] as number);
-      if (size >= batchSize) yield flush();
+      if (rows.length >= batchSize) yield flush();
     }
   }
   if (lines.length > 0) yield flush();
@@ -220,14 +221,15 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
       const sampler = new JsonSampler();
       if (o.jsonbColumn === undefined) {
         for (const records of head) {
-          records.texts.forEach((text, i) => {
+          for (let i = 0; i < records.length; i++) {
+            const text = records.text(i);
             try {
               const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
               if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
             } catch (err) {
               throw recordError(err, o.format, records.at(i));
             }
-          });
+          }
         }
       }
       let create: { columns: { name: string; type: string }[] } | undefined;
@@ -240,16 +242,16 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
       }
       const { table, created } = await findOrCreateTable(client, tableName, create);
       let columns: RowColumn[];
-      let toRow: (text: string, parts: string[]) => number;
+      let toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void;
       if (o.jsonbColumn !== undefined) {
         const col = table.columns.find((c) => c.name === o.jsonbColumn);
         if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
         columns = [{ name: col.name, json: true }];
-        toRow = wholeRecordInto;
+        toRow = wholeRecordBytesInto;
       } else {
         columns = await targetColumns(client, table, new Set(sampler.keys));
-        const builder = new RowBuilder(columns, o.ignoreUnknown);
-        toRow = (text, parts) => builder.rowInto(text, parts);
+        const builder = new ByteRowBuilder(columns, o.ignoreUnknown);
+        toRow = (buf, start, end, out) => builder.rowInto(buf, start, end, out);
       }
       const dataHint = created ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
       return {
