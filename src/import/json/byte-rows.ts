@@ -124,7 +124,7 @@ export class ByteRowBuilder {
     out.writeString(this.parts[0] as string);
   }
 
-  /** The column of the key b[ks, ke) (quotes included): -1 to skip it, SLOW-1 for the string path. */
+  /** The column of the key b[ks, ke) (quotes included): -1 to skip it, -2 to leave the record to the string path. */
   private columnOf(b: Buffer, ks: number, ke: number): number {
     const raw = b.toString('latin1', ks, ke);
     let i = this.byRawKey.get(raw);
