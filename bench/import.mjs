@@ -1,7 +1,9 @@
 // `npm run bench` (import part): dataio import side by side with psql \copy (one session, and two
 // sessions on pre-split halves), pgloader where installed, and dataio at several worker counts, in one
 // run, alternating, medians over ROUNDS rounds. Prints a markdown table of times and ratios.
-// Env: ROWS (default 2000000), ROUNDS (default 3), WORKERS (default "1,2,4,8,32"), BATCH (dataio --batch-size).
+// Env: ROWS (default 2000000), ROUNDS (default 3), WORKERS (default "1,2,4,8,32"), BATCH (dataio --batch-size),
+// BENCH_ONLY=json (only dataio CSV, NDJSON and JSON array with defaults: no psql, pgloader or worker sweep).
+// Where /usr/bin/time exists, the dataio process's CPU seconds (user + system) are shown too.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ const root = new URL('..', import.meta.url).pathname;
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WORKERS = (process.env.WORKERS ?? '1,2,4,8,32').split(',').map(Number);
+const ONLY_JSON = process.env.BENCH_ONLY === 'json';
+const TIME = existsSync('/usr/bin/time');
 const dataDir = join(root, 'bench/data');
 mkdirSync(dataDir, { recursive: true });
 const csv = join(dataDir, `bench-${ROWS}.csv`);
@@ -89,7 +93,7 @@ const server = servers[0];
 const client = new pg.Client({ connectionString: server.url });
 await client.connect();
 const size = statSync(csv).size;
-const hasPgloader = (() => {
+const hasPgloader = !ONLY_JSON && (() => {
   try {
     execFileSync('pgloader', ['--version'], { stdio: 'ignore' });
     return true;
@@ -112,7 +116,7 @@ async function check() {
 const psqlCopy = (file) => ['psql', [server.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
 const dataio = (workers, file = csv) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : [])]];
 
-const cases = [
+const allCases = [
   ['psql \\copy, 1 session', async () => (await sh(...psqlCopy(csv))).secs],
   ['psql \\copy, 2 sessions on halves', async () => {
     const started = process.hrtime.bigint();
@@ -124,12 +128,16 @@ const cases = [
   ['dataio JSON array (defaults)', async () => run(dataio(undefined, jsonArray), 'dataio JSON array (defaults)')],
   ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
 ];
+const cases = ONLY_JSON ? allCases.filter(([name]) => / \(defaults\)$/.test(name)) : allCases;
 const rss = {};
+const cpu = {};
 async function run([cmd, args], name) {
-  const r = await sh(cmd, args);
+  const r = TIME ? await sh('/usr/bin/time', ['-f', 'dataio-cpu %U %S', cmd, ...args]) : await sh(cmd, args);
   const summary = JSON.parse(r.out.trim().split('\n').pop());
   const label = name ?? (args.includes('--workers') ? `dataio --workers ${args[args.indexOf('--workers') + 1]}` : 'dataio (defaults)');
   rss[label] = Math.max(rss[label] ?? 0, summary.peakRssMB ?? 0);
+  const t = /dataio-cpu ([\d.]+) ([\d.]+)/.exec(r.err);
+  if (t) (cpu[label] ??= []).push(Number(t[1]) + Number(t[2]));
   return r.secs;
 }
 
@@ -161,15 +169,16 @@ try {
   await stopServers(servers);
 }
 
-const base = median(times['psql \\copy, 2 sessions on halves']);
-const one = median(times['psql \\copy, 1 session']);
+const base = ONLY_JSON ? NaN : median(times['psql \\copy, 2 sessions on halves']);
+const one = ONLY_JSON ? NaN : median(times['psql \\copy, 1 session']);
 console.log(`\nImport of ${ROWS.toLocaleString('en-US')} rows (${(size / 1e6).toFixed(0)} MB CSV), PostgreSQL 18 embedded, median of ${ROUNDS} alternating rounds:\n`);
 const dataioCsv = median(times['dataio (defaults)']);
-console.log('| way | median s | vs 2 psql sessions | vs 1 psql session | vs dataio CSV | peak RSS MB |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+console.log('| way | median s | vs 2 psql sessions | vs 1 psql session | vs dataio CSV | peak RSS MB | dataio CPU s |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const [name, xs] of Object.entries(times)) {
   const m = median(xs);
   const vsCsv = name.startsWith('dataio') ? `${(m / dataioCsv).toFixed(2)}×` : '';
-  console.log(`| ${name} | ${m.toFixed(2)} | ${(m / base).toFixed(2)}× | ${(m / one).toFixed(2)}× | ${vsCsv} | ${rss[name] ? rss[name].toFixed(0) : ''} |`);
+  const vs = (b) => (Number.isNaN(b) ? '' : `${(m / b).toFixed(2)}×`);
+  console.log(`| ${name} | ${m.toFixed(2)} | ${vs(base)} | ${vs(one)} | ${vsCsv} | ${rss[name] ? rss[name].toFixed(0) : ''} | ${cpu[name] ? median(cpu[name]).toFixed(2) : ''} |`);
 }
-console.log(`\nCommand: ROWS=${ROWS} ROUNDS=${ROUNDS} node bench/import.mjs (part of npm run bench); ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`);
+console.log(`\nCommand: ROWS=${ROWS} ROUNDS=${ROUNDS}${ONLY_JSON ? ' BENCH_ONLY=json' : ''} node bench/import.mjs (part of npm run bench); ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`);

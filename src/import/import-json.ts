@@ -8,7 +8,6 @@
  */
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
@@ -22,8 +21,9 @@ import type { BatchRecords } from './batch-load.js';
 import { findOrCreateTable, jobOptionsOf, retryingImport, runImport, type ImportHooks, type ImportResult } from './job.js';
 import type { Reject } from './rejects.js';
 import { JsonSampler } from './json/infer-json.js';
-import { JsonArrayCutter, JsonInputError, NdjsonCutter, type RecordPosition } from './json/records.js';
-import { RowBuilder, UnknownKeyError, wholeRecordInto, type RowColumn } from './json/rows.js';
+import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from './json/byte-rows.js';
+import { JsonArrayByteCutter, JsonInputError, NdjsonByteCutter, type RecordPosition } from './json/records.js';
+import { UnknownKeyError, type RowColumn } from './json/rows.js';
 import { JsonSyntaxError, scanObject, skipWs } from './json/scan.js';
 
 export interface JsonImportOptions {
@@ -44,19 +44,34 @@ export interface JsonImportOptions {
   importId?: string | undefined;
 }
 
-/** Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). */
+/**
+ * Records as parallel arrays (one object per record would be a lot of garbage at a billion rows). A
+ * record is bytes [starts[i], ends[i]) of bufs[i], mostly a view of the piece it was read in.
+ */
 class Records {
-  texts: string[] = [];
+  bufs: Buffer[] = [];
+  starts: number[] = [];
+  ends: number[] = [];
   lines: number[] = [];
   offsets: number[] = [];
   get length(): number {
-    return this.texts.length;
+    return this.lines.length;
   }
-  add = (text: string, line: number, offset: number): void => {
-    this.texts.push(text);
+  add = (buf: Buffer, start: number, end: number, line: number, offset: number): void => {
+    this.bufs.push(buf);
+    this.starts.push(start);
+    this.ends.push(end);
     this.lines.push(line);
     this.offsets.push(offset);
   };
+  /** The record's source text. */
+  text(i: number): string {
+    return (this.bufs[i] as Buffer).toString('utf8', this.starts[i], this.ends[i]);
+  }
+  /** The record's bytes as in the input. */
+  raw(i: number): Buffer {
+    return (this.bufs[i] as Buffer).subarray(this.starts[i], this.ends[i]);
+  }
   at(i: number): RecordPosition {
     return { line: this.lines[i] as number, offset: this.offsets[i] as number };
   }
@@ -66,8 +81,8 @@ export interface JsonBatch extends EngineBatch {
   /** Input line and byte offset of each row's record, to map the server's "line N" back to the input. */
   lines: number[];
   offsets: number[];
-  /** Skip mode: each row's record text, for the rejects file. */
-  texts: string[] | undefined;
+  /** Skip mode: each row's record as it was in the input, for the rejects file. */
+  raws: Buffer[] | undefined;
   endOffset: number;
 }
 
@@ -98,7 +113,7 @@ class JsonRecords implements BatchRecords {
   }
 
   rejectAt(i: number): { line: number; offset: number; raw: Buffer } {
-    return { line: this.batch.lines[i] as number, offset: this.batch.offsets[i] as number, raw: Buffer.from(this.batch.texts?.[i] ?? '') };
+    return { line: this.batch.lines[i] as number, offset: this.batch.offsets[i] as number, raw: this.batch.raws?.[i] ?? Buffer.alloc(0) };
   }
 }
 
@@ -109,23 +124,16 @@ function where(format: 'ndjson' | 'json', pos: RecordPosition): string {
 /** Records of the input, a piece's worth at a time. */
 async function* recordsOf(input: InputSource, o: JsonImportOptions): AsyncGenerator<Records> {
   let out = new Records();
-  const cutter = o.format === 'ndjson' ? new NdjsonCutter((t, l, b) => out.add(t, l, b)) : new JsonArrayCutter((t, l, b) => out.add(t, l, b));
-  const decoder = new StringDecoder('utf8');
-  let first = true;
+  const add = (buf: Buffer, start: number, end: number, line: number, offset: number): void => out.add(buf, start, end, line, offset);
+  const cutter = o.format === 'ndjson' ? new NdjsonByteCutter(add) : new JsonArrayByteCutter(add);
   try {
     for await (const chunk of o.jsonPath !== undefined ? pickPath(input.chunks, o.jsonPath) : input.chunks) {
-      let text = decoder.write(chunk);
-      if (first) {
-        if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a BOM is no part of the JSON
-        first = false;
-      }
-      cutter.push(text);
+      cutter.push(chunk);
       if (out.length > 0) {
         yield out;
         out = new Records();
       }
     }
-    cutter.push(decoder.end());
     cutter.end();
     if (out.length > 0) yield out;
   } catch (err) {
@@ -200,32 +208,29 @@ function recordError(err: unknown, format: 'ndjson' | 'json', pos: RecordPositio
 async function* batchesOf(
   head: Records[],
   rest: AsyncGenerator<Records>,
-  toRow: (text: string, parts: string[]) => number,
+  toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void,
   format: 'ndjson' | 'json',
   batchSize: number,
   skip: boolean,
 ): AsyncGenerator<JsonBatch> {
-  let parts: string[] = [];
+  const rows = new RowWriter(batchSize);
   let lines: number[] = [];
   let offsets: number[] = [];
-  let texts: string[] | undefined = skip ? [] : undefined;
+  let raws: Buffer[] | undefined = skip ? [] : undefined;
   let preRejects: Reject[] = [];
   let first: RecordPosition | undefined;
   let lastOffset = 0;
-  let size = 0;
   let index = 0;
   const flush = (): JsonBatch => {
-    const buf = Buffer.from(parts.join(''));
+    const buf = rows.take();
     const at = first ?? { line: lines[0] as number, offset: offsets[0] as number };
-    const batch: JsonBatch = { index: index++, chunks: [buf], bytes: buf.length, offset: at.offset, endOffset: lastOffset + 1, firstLine: at.line, lines, offsets, texts };
+    const batch: JsonBatch = { index: index++, chunks: [buf], bytes: buf.length, offset: at.offset, endOffset: lastOffset + 1, firstLine: at.line, lines, offsets, raws };
     if (preRejects.length > 0) batch.preRejects = preRejects;
-    parts = [];
     lines = [];
     offsets = [];
-    texts = skip ? [] : undefined;
+    raws = skip ? [] : undefined;
     preRejects = [];
     first = undefined;
-    size = 0;
     return batch;
   };
   async function* all(): AsyncGenerator<Records> {
@@ -233,26 +238,25 @@ async function* batchesOf(
     yield* rest;
   }
   for await (const records of all()) {
-    const all = records.texts;
-    for (let i = 0; i < all.length; i++) {
-      const text = all[i] as string;
+    const { bufs, starts, ends } = records;
+    for (let i = 0; i < records.length; i++) {
       const pos = records.at(i);
       first ??= pos;
       lastOffset = pos.offset;
       try {
-        size += toRow(text, parts);
+        toRow(bufs[i] as Buffer, starts[i] as number, ends[i] as number, rows);
       } catch (err) {
         const e = recordError(err, format, pos);
         // A record that cannot become a row is a reject in skip mode (an input structure error, which
         // the cutter reports, is not: it ends the import).
         if (!skip || e.code === 'INTERNAL') throw e;
-        preRejects.push({ line: pos.line, offset: pos.offset, column: err instanceof UnknownKeyError ? err.key : undefined, message: e.message, raw: Buffer.from(text) });
+        preRejects.push({ line: pos.line, offset: pos.offset, column: err instanceof UnknownKeyError ? err.key : undefined, message: e.message, raw: records.raw(i) });
         continue;
       }
       lines.push(pos.line);
       offsets.push(pos.offset);
-      texts?.push(text);
-      if (size >= batchSize) yield flush();
+      raws?.push(records.raw(i));
+      if (rows.length >= batchSize) yield flush();
     }
   }
   if (first !== undefined) yield flush();
@@ -290,7 +294,8 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
         const sampler = new JsonSampler();
         if (o.jsonbColumn === undefined) {
           for (const records of head) {
-            records.texts.forEach((text, i) => {
+            for (let i = 0; i < records.length; i++) {
+              const text = records.text(i);
               try {
                 const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
                 if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
@@ -298,7 +303,7 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
                 // Skip mode: a bad record is rejected when its batch is built; it just adds no keys.
                 if (!skip) throw recordError(err, o.format, records.at(i));
               }
-            });
+            }
           }
         }
         let create: { columns: { name: string; type: string }[] } | undefined;
@@ -311,16 +316,16 @@ export async function importJson(target: ConnectionTarget, o: JsonImportOptions,
         }
         const { table, created } = await findOrCreateTable(client, job.tableName, create, ctx);
         let columns: RowColumn[];
-        let toRow: (text: string, parts: string[]) => number;
+        let toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void;
         if (o.jsonbColumn !== undefined) {
           const col = table.columns.find((c) => c.name === o.jsonbColumn);
           if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
           columns = [{ name: col.name, json: true }];
-          toRow = wholeRecordInto;
+          toRow = wholeRecordBytesInto;
         } else {
           columns = await targetColumns(client, table, new Set(sampler.keys));
-          const builder = new RowBuilder(columns, o.ignoreUnknown);
-          toRow = (text, parts) => builder.rowInto(text, parts);
+          const builder = new ByteRowBuilder(columns, o.ignoreUnknown);
+          toRow = (buf, start, end, out) => builder.rowInto(buf, start, end, out);
         }
         const dataHint = o.create ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
         return {
