@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -33,6 +33,19 @@ function intoHead(args: string[], bytes: number): Promise<{ code: number; stderr
       const [got, code] = out.trim().split('\n').map(Number);
       resolve({ code: code ?? -1, got: got ?? -1, stderr: readFileSync(errFile, 'utf8') });
     });
+  });
+}
+
+/** Run `dataio … > /dev/full` (every write fails with ENOSPC); resolves to the exit code and stderr. */
+function intoFullDevice(args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', full, 'pipe'] });
+    closeSync(full); // the child has its own
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
   });
 }
 
@@ -240,6 +253,11 @@ for (const server of testServers()) {
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`^error: table ${name} does not exist$`, 'm'));
       assert.doesNotMatch(r.stderr, noStack);
+    });
+
+    it('stdout that cannot be written (> /dev/full) is one line, exit 1', { skip: !existsSync('/dev/full') }, async () => {
+      const r = await intoFullDevice(['export', '--query', 'select g from generate_series(1, 100000) g', '--db', server.url]);
+      assertOneLineError({ code: r.code, stderr: r.stderr, stdout: '', stdoutBytes: Buffer.alloc(0) }, /^error: cannot write stdout: no space left on device$/, '> /dev/full');
     });
 
     it('an unwritable output fails before the export, exit 1, no file', async () => {
