@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { PROGRESS_MODES, type RawOptions } from '../config.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
-import { removePendingTemporaryFiles } from '../io/output.js';
+import { outputError, removePendingTemporaryFiles } from '../io/output.js';
 import { CommandContext, type CliIO } from './context.js';
 import { defineDb } from './db.js';
 import { defineDocs } from './docs.js';
@@ -95,9 +95,15 @@ export async function run(args: string[], io: CliIO): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // Writing to a closed pipe (`dataio export | head`) must end quietly, not crash.
+  // Writing to a closed pipe (`dataio export | head`) must end quietly, not crash. A job that writes
+  // to stdout (export, doc-get) listens too, and reports its own write failure (ENOSPC on `> file`)
+  // as one line; only a failure no job hears of is reported here, as one line too, never a throw.
+  let stdoutFailed = false;
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EPIPE') throw err;
+    if (err.code === 'EPIPE' || process.stdout.listenerCount('error') > 1 || stdoutFailed) return;
+    stdoutFailed = true;
+    process.stderr.write(formatError(outputError('stdout', err), false) + '\n');
+    process.exitCode = EXIT_FAILED;
   });
   // For a job that asked (import), the first ^C (or a SIGTERM from cron or a supervisor) asks it to
   // stop and undo what it did; a second ^C quits at once (the server still rolls back every open
@@ -126,5 +132,5 @@ export async function main(argv: string[]): Promise<void> {
   const code = await run(argv.slice(2), io);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  process.exitCode = code;
+  process.exitCode = code === EXIT_OK && stdoutFailed ? EXIT_FAILED : code;
 }

@@ -74,7 +74,8 @@ function checkOptions(o: ExportOptions): void {
 
 /** A server or connection failure as one line; an unknown relation inside a query gets an export hint. */
 function exportFailure(err: unknown, display: string): DataioError {
-  const e = mapQueryError(err, { action: `export of ${display}` });
+  // The default hint for a bad value (class 22) is about an input file; an export has none.
+  const e = mapQueryError(err, { action: `export of ${display}`, dataHint: 'the server failed on a value while producing the rows: check the query or the data it reads (--verbose shows where)' });
   if (e.code !== 'TABLE_NOT_FOUND') return e;
   return new DataioError(e.code, e.message, { hint: 'check the table names in the query (schema.table)', cause: e.cause, ...(e.detail === undefined ? {} : { detail: e.detail }) });
 }

@@ -71,6 +71,11 @@ for (const server of testServers()) {
       assert.doesNotMatch(get.stderr, /\bat .*\.js:\d+/);
       assert.equal(existsSync(out), false);
       assert.deepEqual(readdirSync(dir).filter((n) => n.includes('flip.out')), []);
+      // To stdout too: one line and exit 1, not a crash (the failed pipeline must not destroy stdout).
+      const toStdout = await runCli(['doc-get', id, ...db]);
+      assert.equal(toStdout.code, 1);
+      assert.match(toStdout.stderr, /^error: integrity check failed for document \S+: chunk 2 \(bytes 131072–196607\) does not match its SHA-256$/m);
+      assert.doesNotMatch(toStdout.stderr, /\bat .*\.js:\d+|throw err/);
     });
 
     it('after kill -9 during doc-put, the upload cannot be fetched, and --resume completes it equal to the file', async () => {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { binPath, query, repoRoot, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
+import { binPath, query, repoRoot, runCli, testServers, uniqueName, type CliResult, type TestServer } from '../support/env.js';
 import { createTypedTable, fingerprint, TYPED_COLUMNS } from '../integration/export-fixtures.js';
 
 function tmpDir(): string {
@@ -36,7 +36,50 @@ function intoHead(args: string[], bytes: number): Promise<{ code: number; stderr
   });
 }
 
+/** Run `dataio … > /dev/full` (every write fails with ENOSPC); resolves to the exit code and stderr. */
+function intoFullDevice(args: string[]): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, [binPath, ...args], { cwd: repoRoot, stdio: ['ignore', full, 'pipe'] });
+    closeSync(full); // the child has its own
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stderr }));
+  });
+}
+
 const noStack = /\bat .*\.js:\d+/;
+
+const FORMATS = ['csv', 'tsv', 'ndjson', 'json'] as const;
+
+/** A failed export as a user must see it: exit 1, one `error:` line, at most a `hint:` line, no stack. */
+function assertOneLineError(r: CliResult, message: RegExp, what: string): void {
+  assert.equal(r.code, 1, `${what}: exit code (stderr: ${r.stderr})`);
+  assert.doesNotMatch(r.stderr, noStack, `${what}: no stack trace`);
+  assert.doesNotMatch(r.stderr, /throw err|node:internal|Node\.js v/, `${what}: no uncaught exception`);
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.match(lines[0] ?? '', message, `${what}: the error line (stderr: ${r.stderr})`);
+  assert.ok(lines.length === 1 || (lines.length === 2 && /^hint: \S/.test(lines[1] as string)), `${what}: one error line and at most a hint, got: ${r.stderr}`);
+}
+
+/**
+ * Run a failing export in every format, to stdout and to `-o FILE`: each is one line and exit 1, and
+ * `-o` leaves no file (not even a temporary one). `midStream`: rows reached stdout before the failure.
+ */
+async function assertFailsEverywhere(args: string[], message: RegExp, o: { midStream?: boolean; hint?: RegExp } = {}): Promise<void> {
+  for (const format of FORMATS) {
+    const toStdout = await runCli(['export', ...args, '--format', format]);
+    assertOneLineError(toStdout, message, `${format} to stdout`);
+    if (o.hint !== undefined) assert.match(toStdout.stderr, o.hint, `${format} to stdout: hint`);
+    if (o.midStream === true) assert.ok(toStdout.stdoutBytes.length > 0, `${format} to stdout: the failure came after some rows`);
+    const dir = tmpDir();
+    const toFile = await runCli(['export', ...args, '--format', format, '-o', join(dir, `out.${format}`)]);
+    assertOneLineError(toFile, message, `${format} to -o`);
+    assert.equal(toFile.stdout, '', `${format} to -o: nothing on stdout`);
+    assert.deepEqual(readdirSync(dir), [], `${format} to -o: no file left`);
+  }
+}
 
 for (const server of testServers()) {
   describe(`export CLI on ${server.name}`, () => {
@@ -142,12 +185,79 @@ for (const server of testServers()) {
       assert.deepEqual(readdirSync(dir), []);
     });
 
+    // A server error at the start of the COPY or in its middle used to destroy process.stdout (pipeline
+    // destroys every stream of a failed pipeline) and crash the CLI with the server error's stack.
+    it('a query the server rejects at the start is one line and exit 1, in every format, to stdout and to -o', async () => {
+      const db = ['--db', server.url];
+      await assertFailsEverywhere(['--query', 'drop table big', ...db], /^error: export of the query failed: syntax error at or near "\w+"$/);
+      const missing = uniqueName('missing');
+      await assertFailsEverywhere(['--query', `select * from ${missing}`, ...db], new RegExp(`^error: export of the query failed: relation "${missing}" does not exist$`), {
+        hint: /^hint: check the table names in the query/m,
+      });
+      await assertFailsEverywhere(['--query', 'select no_such_column from pg_class', ...db], /^error: export of the query failed: column "no_such_column" does not exist$/);
+      // The planner folds the constant 1/0 (the CASE does not shield it), so this fails before any row.
+      const folded = 'select case when g > 50000 then 1/0 else g end from generate_series(1, 100000) g';
+      await assertFailsEverywhere(['--query', folded, ...db], /^error: export of the query failed: division by zero$/);
+    });
+
+    it('a query that fails mid-stream is one line and exit 1, in every format, to stdout and to -o', async () => {
+      const q = 'select g, 1 / (50001 - g) from generate_series(1, 100000) g';
+      await assertFailsEverywhere(['--query', q, '--db', server.url], /^error: export of the query failed: division by zero$/, {
+        midStream: true,
+        hint: /^hint: the server failed on a value while producing the rows/m,
+      });
+    });
+
+    it('--workers 4: a failure in one range or in every range is one line and exit 1 (and with one connection)', async () => {
+      // A role that is not a superuser: row-level security applies to it (a policy whose function fails
+      // on one row, in the middle of the table), and a table it may not read fails every range's COPY.
+      const role = uniqueName('exporter');
+      const password = uniqueName('pw');
+      const failing = uniqueName('rls');
+      const denied = uniqueName('denied');
+      await query(server, `CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+      await query(server, `CREATE FUNCTION ${failing}_check(id int) RETURNS boolean LANGUAGE plpgsql AS $$
+                             BEGIN IF id = 30000 THEN PERFORM 1 / 0; END IF; RETURN true; END $$`);
+      for (const t of [failing, denied]) {
+        await query(server, `CREATE TABLE ${t} AS SELECT i AS id, repeat(md5(i::text), 4) AS pad FROM generate_series(1, 40000) i`);
+      }
+      await query(server, `ALTER TABLE ${failing} ENABLE ROW LEVEL SECURITY`);
+      await query(server, `CREATE POLICY readable ON ${failing} FOR SELECT USING (${failing}_check(id))`);
+      await query(server, `GRANT SELECT ON ${failing} TO ${role}`);
+      const url = new URL(server.url);
+      url.username = role;
+      url.password = password;
+      const db = ['--db', url.toString(), '--workers', '4'];
+      const size = await query<{ blocks: number }>(server, `SELECT (pg_relation_size('${failing}') / current_setting('block_size')::int)::int AS blocks`);
+      assert.ok((size[0]?.blocks ?? 0) >= 4 * 16, 'the table is cut into 4 ranges');
+      // Whether earlier ranges reached stdout first depends on timing: the failing range's worker may
+      // get there before the writer has written the ranges ahead of it.
+      await assertFailsEverywhere(['--table', failing, ...db], new RegExp(`^error: export of ${failing} failed: division by zero$`));
+      await assertFailsEverywhere(['--table', denied, ...db], new RegExp(`^error: export of ${denied} failed: permission denied for table ${denied}$`), {
+        hint: /^hint: the database role lacks the privilege/m,
+      });
+      // The same with one connection, where the failing row comes after 29,999 written ones.
+      await assertFailsEverywhere(['--table', failing, '--db', url.toString(), '--workers', '1'], /^error: export of \S+ failed: division by zero$/, { midStream: true });
+    });
+
+    it('--verbose adds the detail and the stack, after the error line', async () => {
+      const r = await runCli(['export', '--query', 'select 1/0', '--verbose', '--db', server.url]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: export of the query failed: division by zero\nhint: .+\ndetail: SQLSTATE 22012/);
+      assert.match(r.stderr, /\n {4}at /, 'the stack, asked for');
+    });
+
     it('an unknown table is one line, exit 1', async () => {
       const name = uniqueName('missing');
       const r = await runCli(['export', '--table', name, '--db', server.url]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`^error: table ${name} does not exist$`, 'm'));
       assert.doesNotMatch(r.stderr, noStack);
+    });
+
+    it('stdout that cannot be written (> /dev/full) is one line, exit 1', { skip: !existsSync('/dev/full') }, async () => {
+      const r = await intoFullDevice(['export', '--query', 'select g from generate_series(1, 100000) g', '--db', server.url]);
+      assertOneLineError({ code: r.code, stderr: r.stderr, stdout: '', stdoutBytes: Buffer.alloc(0) }, /^error: cannot write stdout: no space left on device$/, '> /dev/full');
     });
 
     it('an unwritable output fails before the export, exit 1, no file', async () => {

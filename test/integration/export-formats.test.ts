@@ -159,5 +159,27 @@ for (const server of testServers()) {
       });
       await assert.rejects(run(server, { query: 'select 1/0', format: 'json' }), { code: 'DATA_ERROR', message: /division by zero/ });
     });
+
+    it("a failed export leaves the caller's stdout alone: not destroyed, no error emitted on it", async () => {
+      const q = 'select case when g > 50000 then 1/0 else g end from generate_series(1, 100000) g';
+      for (const [o, code] of [
+        [{ query: 'drop table big' }, 'DB_ERROR'],
+        [{ query: q, format: 'ndjson' }, 'DATA_ERROR'],
+      ] as const) {
+        const out = new Collect();
+        const errors: unknown[] = [];
+        out.on('error', (err) => errors.push(err));
+        const target: ConnectionTarget = { clientConfig: { connectionString: server.url }, display: server.name };
+        const progress: Progress = { update: () => undefined, stop: () => undefined };
+        await assert.rejects(
+          exportData(target, { format: 'csv', header: true, gzip: false, output: '-', workers: 1, ...o }, { stdout: out, progress: () => progress, warn: () => undefined }),
+          { code },
+        );
+        await new Promise((r) => setImmediate(r));
+        assert.equal(out.destroyed, false, 'stdout is not destroyed');
+        assert.deepEqual(errors, [], 'no error event on stdout (the CLI would take it for a write failure)');
+        assert.equal(out.write('still writable\n'), true);
+      }
+    });
   });
 }
