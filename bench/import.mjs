@@ -114,7 +114,8 @@ async function check() {
 }
 
 const psqlCopy = (file) => ['psql', [server.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
-const dataio = (workers, file = csv) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : [])]];
+const dataio = (workers, file = csv, extra = []) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : []), ...extra]];
+let importIds = 0;
 
 const allCases = [
   ['psql \\copy, 1 session', async () => (await sh(...psqlCopy(csv))).secs],
@@ -126,6 +127,9 @@ const allCases = [
   ['dataio (defaults)', async () => run(dataio())],
   ['dataio NDJSON (defaults)', async () => run(dataio(undefined, ndjson), 'dataio NDJSON (defaults)')],
   ['dataio JSON array (defaults)', async () => run(dataio(undefined, jsonArray), 'dataio JSON array (defaults)')],
+  // The price of the safety modes on clean input: a savepoint per batch; a commit and ledger row per batch.
+  ['dataio --on-error skip', async () => run(dataio(undefined, csv, ['--on-error', 'skip']), 'dataio --on-error skip')],
+  ['dataio --import-id', async () => run(dataio(undefined, csv, ['--import-id', `bench-${process.pid}-${++importIds}`]), 'dataio --import-id')],
   ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
 ];
 const cases = ONLY_JSON ? allCases.filter(([name]) => / \(defaults\)$/.test(name)) : allCases;
