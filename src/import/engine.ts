@@ -12,6 +12,8 @@ import { cancelBackend, siblingWaits } from './sibling-wait.js';
 
 export interface EngineBatch extends CopyWorkerBatch {
   bytes: number;
+  /** Called once the batch is loaded and will never be read again (its read buffers can be reused). */
+  release?: () => void;
 }
 
 export interface EngineOptions<B extends EngineBatch> {
@@ -46,7 +48,12 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
       while (inflight.size >= o.maxInFlight) await Promise.race(inflight);
       if (failure !== undefined) break;
       const p: Promise<void> = limit(() => o.pool.copy(batch)).then(
-        (rows) => o.onLoaded(batch, rows),
+        (rows) => {
+          o.onLoaded(batch, rows);
+          // The COPY ended, so every byte was sent: the memory can be reused. A failed batch is never
+          // released (its bytes may still be queued on a broken connection); the GC takes it.
+          batch.release?.();
+        },
         (err: unknown) => fail(o.mapError(err, batch)),
       );
       inflight.add(p);

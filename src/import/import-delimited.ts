@@ -5,7 +5,8 @@
  * transaction, committed only when every batch is in.
  */
 import { DataioError, usage } from '../errors.js';
-import { ChunkReader, openInput } from '../io/input.js';
+import { ChunkReader, openInput, READ_CHUNK } from '../io/input.js';
+import { SlabPool } from '../io/slab-pool.js';
 import type { TableInfo } from '../pg/catalog.js';
 import type { ConnectionTarget } from '../pg/connect.js';
 import { displayName, parseTableName, quoteIdent, quoteLiteral } from '../pg/ident.js';
@@ -95,7 +96,7 @@ function copySqlFor(table: TableInfo, o: DelimitedImportOptions, fmt: DelimitedF
 }
 
 /** The input after its prologue, as batches of whole records. */
-async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: Prologue, batchSize: number): AsyncGenerator<Batch> {
+async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: Prologue, batchSize: number, pool: SlabPool): AsyncGenerator<Batch> {
   if (prologue.empty) return;
   const batcher = new Batcher({
     batchSize,
@@ -103,6 +104,7 @@ async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: P
     eol: prologue.eol,
     startOffset: prologue.dataOffset,
     startLine: prologue.dataLine,
+    pool,
   });
   for await (const chunk of reader) yield* batcher.push(chunk);
   const last = batcher.end();
@@ -116,7 +118,9 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   }
   const tableName = parseTableName(o.table);
   const action = `import into ${displayName(tableName)}`;
-  const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
+  // Read buffers are reused once the batches cut from them are loaded (slab-pool.ts).
+  const pool = new SlabPool(READ_CHUNK);
+  const input = await openInput(o.input, undefined, { pool, ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}) });
   const reader = new ChunkReader(input.chunks);
   try {
     return await runImport(target, { tableName, workers: o.workers, batchSize: o.batchSize, truncate: o.truncate }, input, hooks, async (client, batchSize) => {
@@ -133,7 +137,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
         table,
         created,
         copySql: copySqlFor(table, o, fmt, prologue, created ? names : undefined),
-        batches: batchesOf(reader, fmt, prologue, batchSize),
+        batches: batchesOf(reader, fmt, prologue, batchSize, pool),
         progressBytes: (batch: Batch) => batch.offset + batch.bytes,
         mapError: (err: unknown, batch: Batch) =>
           mapQueryError(err, {
