@@ -21,6 +21,8 @@ export interface LoadableBatch extends CopyWorkerBatch {
   bytes: number;
   /** Records refused before the server saw the batch (JSON that could not become a row), in order. */
   preRejects?: Reject[];
+  /** Called once the batch is loaded and will never be read again (its read buffers can be reused). */
+  release?: () => void;
 }
 
 /** A batch's records, for loading it again without its bad ones and for the rejects file. */

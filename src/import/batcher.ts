@@ -4,6 +4,7 @@
  * does not depend on how the input was chunked): a batch ends at the first record end at or after
  * `batch start + batchSize`, so a record longer than a batch is kept whole.
  */
+import type { SlabPool } from '../io/slab-pool.js';
 import { countLines, type Eol, type Scanner } from './scanner.js';
 
 export interface Batch {
@@ -19,6 +20,11 @@ export interface Batch {
   firstLine: number;
   /** Line terminators inside the batch. */
   lines: number;
+  /**
+   * Call once the batch's bytes are no longer needed (its COPY completed), so the read buffers they
+   * live in can be reused; never while anything may still read them. Calling it again does nothing.
+   */
+  release?: () => void;
 }
 
 export interface BatcherOptions {
@@ -28,12 +34,15 @@ export interface BatcherOptions {
   /** Offset and line number of the first byte given to push() (after a header, say). */
   startOffset: number;
   startLine: number;
+  /** The pool the chunks were read into, if any: batches then hold references to its slabs. */
+  pool?: SlabPool | undefined;
 }
 
 export class Batcher {
   private readonly batchSize: number;
   private readonly scanner: Scanner;
   private readonly eol: Eol | null;
+  private readonly pool: SlabPool | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   /** Absolute offset of the first byte of the next push(). */
@@ -46,6 +55,7 @@ export class Batcher {
     this.batchSize = Math.max(1, o.batchSize);
     this.scanner = o.scanner;
     this.eol = o.eol;
+    this.pool = o.pool;
     this.consumed = o.startOffset;
     this.batchStart = o.startOffset;
     this.nextLine = o.startLine;
@@ -54,6 +64,8 @@ export class Batcher {
   /** Feed the next chunk; returns the batches it completes (often none). */
   push(chunk: Buffer): Batch[] {
     const out: Batch[] = [];
+    // Hold the chunk's slab while we cut it, so a batch released meanwhile cannot free it.
+    this.pool?.retain(chunk);
     const chunkStart = this.consumed;
     let from = 0;
     while (from < chunk.length) {
@@ -74,6 +86,7 @@ export class Batcher {
       from = end;
     }
     this.consumed += chunk.length;
+    this.pool?.release(chunk);
     return out;
   }
 
@@ -89,7 +102,9 @@ export class Batcher {
 
   private add(chunk: Buffer, from: number, to: number): void {
     if (to <= from) return;
-    this.pending.push(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
+    const piece = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
+    this.pool?.retain(piece);
+    this.pending.push(piece);
     this.pendingBytes += to - from;
   }
 
@@ -105,6 +120,16 @@ export class Batcher {
       firstLine: this.nextLine,
       lines,
     };
+    const pool = this.pool;
+    if (pool !== undefined) {
+      const chunks = this.pending;
+      let released = false;
+      batch.release = () => {
+        if (released) return;
+        released = true;
+        for (const c of chunks) pool.release(c);
+      };
+    }
     this.batchStart += this.pendingBytes;
     this.nextLine += lines;
     this.pending = [];

@@ -63,6 +63,7 @@ export class DelimitedRecords implements BatchRecords {
 
   rejectAt(i: number): { line: number; offset: number; raw: Buffer } {
     const start = this.starts[i] as number;
-    return { line: this.lines[i] as number, offset: this.offset + start, raw: this.buf.subarray(start, this.starts[i + 1]) };
+    // A copy: the batch's read buffers are reused once it is loaded, and a reject may wait longer.
+    return { line: this.lines[i] as number, offset: this.offset + start, raw: Buffer.from(this.buf.subarray(start, this.starts[i + 1])) };
   }
 }

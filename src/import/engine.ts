@@ -59,6 +59,9 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
         if (failure !== undefined) return;
         try {
           await o.onLoaded(batch, await o.load(batch));
+          // The batch is in and its outcome handled: its read buffers can be reused. A failed batch is
+          // never released (its bytes may still be queued on a broken connection); the GC takes it.
+          batch.release?.();
         } catch (err) {
           fail(o.mapError(err, batch));
         }

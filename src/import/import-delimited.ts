@@ -5,7 +5,8 @@
  * transaction, committed only when every batch is in.
  */
 import { DataioError, usage } from '../errors.js';
-import { ChunkReader, openInput } from '../io/input.js';
+import { ChunkReader, openInput, READ_CHUNK } from '../io/input.js';
+import { SlabPool } from '../io/slab-pool.js';
 import type { TableInfo } from '../pg/catalog.js';
 import type { ConnectionTarget } from '../pg/connect.js';
 import { displayName, quoteIdent, quoteLiteral } from '../pg/ident.js';
@@ -102,7 +103,7 @@ function copySqlFor(table: TableInfo, o: DelimitedImportOptions, fmt: DelimitedF
 }
 
 /** The input after its prologue, as batches of whole records. */
-async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: Prologue, batchSize: number): AsyncGenerator<Batch> {
+async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: Prologue, batchSize: number, pool: SlabPool): AsyncGenerator<Batch> {
   if (prologue.empty) return;
   const batcher = new Batcher({
     batchSize,
@@ -110,6 +111,7 @@ async function* batchesOf(reader: ChunkReader, fmt: DelimitedFormat, prologue: P
     eol: prologue.eol,
     startOffset: prologue.dataOffset,
     startLine: prologue.dataLine,
+    pool,
   });
   for await (const chunk of reader) yield* batcher.push(chunk);
   const last = batcher.end();
@@ -133,7 +135,9 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
   });
   const action = `import into ${displayName(job.tableName)}`;
   const attempt = async (): Promise<ImportResult> => {
-    const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
+    // Read buffers are reused once the batches cut from them are loaded (slab-pool.ts).
+    const pool = new SlabPool(READ_CHUNK);
+    const input = await openInput(o.input, undefined, { pool, ...(hooks.signal !== undefined ? { signal: hooks.signal } : {}) });
     const reader = new ChunkReader(input.chunks);
     try {
       return await runImport(target, job, input, hooks, async (client, batchSize, ctx) => {
@@ -151,7 +155,7 @@ export async function importDelimited(target: ConnectionTarget, o: DelimitedImpo
           table,
           created,
           copySql: copySqlFor(table, o, fmt, prologue, o.create ? names : undefined),
-          batches: batchesOf(reader, fmt, prologue, batchSize),
+          batches: batchesOf(reader, fmt, prologue, batchSize, pool),
           progressBytes: (batch: Batch) => batch.offset + batch.bytes,
           records: (batch: Batch) => new DelimitedRecords(batch, fmt.dialect, prologue.eol),
           rejectsLayout: { header: prologue.headerBytes, framing: 'lines', eol: EOL_BYTES[prologue.eol ?? 'lf'] },

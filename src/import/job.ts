@@ -469,6 +469,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
           continue;
         }
         showProgress(batch);
+        batch.release?.();
       }
     }
     phase = 'load';

@@ -3,11 +3,12 @@
  * stream. Yields Buffers; counts the raw bytes read so progress can show % of the file.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { DataioError } from '../errors.js';
+import type { SlabPool } from './slab-pool.js';
 
 export const READ_CHUNK = 1024 * 1024;
 
@@ -40,12 +41,38 @@ export interface OpenInputOptions {
   decompress?: boolean;
   /** When aborted, the input is closed, so a job waiting on a slow stdin stops at once. */
   signal?: AbortSignal;
+  /**
+   * Read a regular file into this pool's slabs (see slab-pool.ts) rather than into a new Buffer per
+   * read. Not for stdin or pipes, which keep their stream (a read on a pipe can wait for ever, and
+   * only a stream can be destroyed mid-read when the signal aborts).
+   */
+  pool?: SlabPool;
+}
+
+/** A regular file's bytes, read into pooled slabs, one slab a read. */
+async function* pooledFile(path: string, pool: SlabPool, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      // A file read returns at once: checking between reads stops as promptly as destroying a stream.
+      if (signal?.aborted) throw new DataioError('INTERRUPTED', `reading ${path} was interrupted`);
+      const slab = pool.take();
+      const { bytesRead } = await fh.read(slab, 0, slab.length, null);
+      if (bytesRead === 0) {
+        pool.untake(slab);
+        return;
+      }
+      yield bytesRead === slab.length ? slab : slab.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function openInput(path: string, stdin: Readable = process.stdin, options: OpenInputOptions = {}): Promise<InputSource> {
   const name = path === '-' ? 'stdin' : path;
   let size: number | undefined;
-  let raw: Readable;
+  let raw: Readable | AsyncIterable<Buffer>;
   if (path === '-') {
     raw = stdin;
   } else {
@@ -59,11 +86,13 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
       }
       throw readError(name, err);
     }
-    raw = createReadStream(path, { highWaterMark: READ_CHUNK });
+    raw = options.pool && size !== undefined ? pooledFile(path, options.pool, options.signal) : createReadStream(path, { highWaterMark: READ_CHUNK });
   }
   let rawBytes = 0;
   const source = raw;
-  options.signal?.addEventListener('abort', () => source.destroy(new DataioError('INTERRUPTED', `reading ${name} was interrupted`)), { once: true });
+  if (source instanceof Readable) {
+    options.signal?.addEventListener('abort', () => source.destroy(new DataioError('INTERRUPTED', `reading ${name} was interrupted`)), { once: true });
+  }
   const iterator = raw[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let first: IteratorResult<Buffer>;
   try {

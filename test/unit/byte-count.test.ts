@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { countByte, simdAvailable } from '../../src/import/byte-count.js';
+import { rng } from '../support/csvgen.js';
+
+function reference(buf: Buffer, byte: number, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (buf[i] === byte) n++;
+  return n;
+}
+
+function randomBuffer(r: () => number, length: number, alphabet: number[]): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) buf[i] = alphabet[Math.floor(r() * alphabet.length)] as number;
+  return buf;
+}
+
+describe('countByte', () => {
+  it('uses WebAssembly SIMD on this Node (else these tests would only check the fallback)', () => {
+    assert.equal(simdAvailable(), true);
+  });
+
+  it('counts like a byte loop, at every length, offset and alignment', () => {
+    const r = rng(99);
+    // Newlines, quotes, NUL and high bytes (a signed/unsigned mix-up would show on 0xff and 0x80).
+    const alphabet = [0x0a, 0x22, 0x00, 0xff, 0x80, 0x61, 0x2c, 0x0d];
+    for (const length of [0, 1, 15, 16, 17, 4095, 4096, 4097, 65_536 + 3, 1024 * 1024 - 1, 1024 * 1024, 1024 * 1024 + 1, 2_500_017]) {
+      const buf = randomBuffer(r, length, alphabet);
+      for (const byte of [0x0a, 0x22, 0x00, 0xff, 0x80, 0x7f]) {
+        assert.equal(countByte(buf, byte), reference(buf, byte, 0, length), `length ${length}, byte ${byte}`);
+      }
+      for (let k = 0; k < 6 && length > 0; k++) {
+        const from = Math.floor(r() * length);
+        const to = from + Math.floor(r() * (length - from + 1));
+        assert.equal(countByte(buf, 0x22, from, to), reference(buf, 0x22, from, to), `length ${length}, [${from}, ${to})`);
+      }
+    }
+  });
+
+  it('counts in a view that starts at any offset of its memory', () => {
+    const r = rng(7);
+    const base = randomBuffer(r, 3 * 1024 * 1024, [0x0a, 0x41, 0x22]);
+    for (const off of [0, 1, 3, 7, 8, 13, 4096 + 5]) {
+      const view = base.subarray(off, off + 1024 * 1024 + 37);
+      assert.equal(countByte(view, 0x0a), reference(view, 0x0a, 0, view.length));
+    }
+  });
+});
