@@ -78,7 +78,12 @@ export class CopyPool {
     this.opening++;
     try {
       // Only the first connection waits for a busy server: past it, a full server means fewer workers.
-      const client = await connectClient(this.o.target, 'dataio import', { retry: this.all.length === 0 });
+      const first = this.all.length === 0 && this.opening === 1;
+      const client = await connectClient(this.o.target, 'dataio import', { retry: first });
+      if (this.closed) {
+        await client.end().catch(() => undefined);
+        throw new DataioError('INTERNAL', 'the import pool was closed');
+      }
       const w: Worker = { client, id: this.nextId++, broken: false, lost: false, current: undefined };
       const lost = () => {
         w.lost = true;
@@ -91,10 +96,9 @@ export class CopyPool {
         if (this.o.transactions === 'import') await client.query('BEGIN');
         for (const sql of this.o.sessionSql ?? []) await client.query(sql);
       } catch (err) {
-        w.broken = true;
+        this.discardQuietly(w);
         throw err;
       }
-      if (this.closed) throw new DataioError('INTERNAL', 'the import pool was closed');
       return w;
     } catch (err) {
       // Out of connection slots: carry on with what we have (warn once), unless we have none.
@@ -108,6 +112,30 @@ export class CopyPool {
     } finally {
       this.opening--;
     }
+  }
+
+  /**
+   * Start opening every connection now, in the background, so that they are ready when the batches
+   * come. A failure here is not reported: the connection is opened again when a batch needs it, and
+   * that attempt reports.
+   */
+  prewarm(): void {
+    while (this.all.length + this.opening < this.maxWorkers) {
+      this.open().then(
+        (w) => {
+          if (w === undefined) return;
+          if (w.broken || this.closed) this.discardQuietly(w);
+          else this.release(w);
+        },
+        () => undefined,
+      );
+    }
+  }
+
+  private discardQuietly(w: Worker): void {
+    const i = this.all.indexOf(w);
+    if (i !== -1) this.all.splice(i, 1);
+    void w.client.end().catch(() => undefined);
   }
 
   private async acquire(): Promise<Worker> {
@@ -151,8 +179,7 @@ export class CopyPool {
 
   /** Close a failed connection and hand its place to a waiter as a fresh one. */
   private discard(w: Worker): void {
-    this.all.splice(this.all.indexOf(w), 1);
-    void w.client.end().catch(() => undefined);
+    this.discardQuietly(w);
     const waiter = this.waiters.shift();
     if (waiter) {
       this.open().then(

@@ -407,6 +407,18 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
         await coordinator.query('BEGIN');
       }
     }
+    if (!o.truncate || resume !== undefined) {
+      // The workers' connections open while the plan reads the input's start and looks up the table
+      // (a TRUNCATE, run on the worker's connection, needs the table first).
+      pool = new CopyPool({
+        target,
+        maxWorkers: workers,
+        transactions: resume !== undefined ? 'batch' : 'import',
+        warn: hooks.warn,
+        sessionSql: resume !== undefined ? ['SET synchronous_commit = off'] : [],
+      });
+      pool.prewarm();
+    }
     p = await plan(coordinator, batchSize, { tableIsOurs: record?.created === true, resuming: record !== undefined });
     const { table } = p;
     if (resume !== undefined && record === undefined) {
@@ -419,9 +431,10 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
     // sparing the later vacuum (not allowed for partitioned tables).
     const freeze = o.truncate && resume === undefined && table.kind === 'r';
     const copySql = freeze ? p.copySql.replace(/\)$/, ', FREEZE)') : p.copySql;
-    const sessionSql = resume !== undefined ? ['SET synchronous_commit = off'] : o.truncate ? [`TRUNCATE ${table.sql}`] : [];
-    const activePool = new CopyPool({ target, maxWorkers: workers, transactions: resume !== undefined ? 'batch' : 'import', warn: hooks.warn, sessionSql });
-    pool = activePool;
+    if (pool === undefined) {
+      pool = new CopyPool({ target, maxWorkers: workers, transactions: 'import', warn: hooks.warn, sessionSql: [`TRUNCATE ${table.sql}`] });
+    }
+    const activePool = pool;
     const activeProgress = hooks.progress(input.size);
     progress = activeProgress;
     const plan_ = p;
