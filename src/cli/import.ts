@@ -167,11 +167,11 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
     const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));
     const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)}` : '';
     ctx.note(
-      `imported ${formatCount(r.rows)} rows (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} workers)${earlier}`,
+      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'})${earlier}`,
     );
   }
   if (r.rejected > 0) {
     const where = r.rejectsFile !== undefined ? `: they are in ${r.rejectsFile}, the reasons in ${r.rejectsLog ?? ''}` : '';
-    ctx.warn(`rejected ${formatCount(r.rejected)} rows${where}`);
+    ctx.warn(`rejected ${formatCount(r.rejected)} ${r.rejected === 1 ? 'row' : 'rows'}${where}`);
   }
 }

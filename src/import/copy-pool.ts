@@ -116,8 +116,8 @@ export class CopyPool {
 
   /**
    * Start opening every connection now, in the background, so that they are ready when the batches
-   * come. A failure here is not reported: the connection is opened again when a batch needs it, and
-   * that attempt reports.
+   * come. A failure goes to a batch waiting for a connection, if one is; else a batch that needs a
+   * connection later opens one again (and meets the failure itself).
    */
   prewarm(): void {
     while (this.all.length + this.opening < this.maxWorkers) {
@@ -127,7 +127,7 @@ export class CopyPool {
           if (w.broken || this.closed) this.discardQuietly(w);
           else this.release(w);
         },
-        () => undefined,
+        (err: unknown) => this.waiters.shift()?.reject(err),
       );
     }
   }

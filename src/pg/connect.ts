@@ -79,7 +79,6 @@ function urlTarget(url: string): ConnectionTarget {
   }
   const passfile = parsed.searchParams.get('passfile');
   parsed.searchParams.delete('passfile');
-  const clientConfig: pg.ClientConfig = { connectionString: parsed.toString() };
   if (passfile && !parsed.password) {
     // libpq's passfile= parameter (which `dataio db url` uses); node-postgres does not know it.
     let text = '';
@@ -91,8 +90,10 @@ function urlTarget(url: string): ConnectionTarget {
     const user = decodeURIComponent(parsed.username) || process.env['USER'] || '';
     const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
     const password = pgpassLookup(text, parsed.hostname, parsed.port || '5432', database, user);
-    if (password !== undefined) clientConfig.password = password;
+    // Into the URL: node-postgres lets the connection string's fields override a separate password.
+    if (password !== undefined) parsed.password = encodeURIComponent(password);
   }
+  const clientConfig: pg.ClientConfig = { connectionString: parsed.toString() };
   return { clientConfig, display: redactUrl(url), local: isLocalHost(parsed.hostname || parsed.searchParams.get('host') || undefined) };
 }
 

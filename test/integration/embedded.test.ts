@@ -67,5 +67,9 @@ describe('embedded PostgreSQL from a fresh home', () => {
     assert.equal((JSON.parse(again.stdout) as { running: boolean }).running, true);
     const kept = await runCli(['export', '--table', `${table}_b`], { env });
     assert.equal(kept.stdout, 'id,v\n1,a\n2,b\n');
+    // The URL `db url` prints works for --db (its passfile= parameter is read, as libpq does).
+    const viaUrl = await runCli(['export', '--table', `${table}_b`, '--db', url.stdout.trim()]);
+    assert.equal(viaUrl.code, 0, viaUrl.stderr);
+    assert.equal(viaUrl.stdout, 'id,v\n1,a\n2,b\n');
   });
 });
