@@ -39,19 +39,24 @@ async function checksum(server: TestServer, t: string): Promise<string> {
 for (const server of testServers()) {
   const db = ['--db', server.url, '--progress', 'none'];
   describe(`JSON import on ${server.name}`, () => {
-    it('loads the same rows from CSV, NDJSON and a JSON array into identical tables', async () => {
-      const data = sameRows(3000);
-      const sums: string[] = [];
-      for (const [ext, content] of [['csv', data.csv], ['ndjson', data.ndjson], ['json', data.json]] as const) {
-        const t = await create(server);
-        const r = await runCli(['import', file(`same.${ext}`, content), '--table', t, '--batch-size', '16KB', '--workers', '4', ...db]);
-        assert.equal(r.code, 0, r.stderr);
-        sums.push(await checksum(server, t));
-      }
-      assert.match(sums[0] as string, /^3000:/);
-      assert.equal(sums[1], sums[0], 'NDJSON = CSV');
-      assert.equal(sums[2], sums[0], 'JSON = CSV');
-    });
+    for (const [rows, options] of [
+      [3000, ['--batch-size', '16KB', '--workers', '4']],
+      [1_000_000, []],
+    ] as const) {
+      it(`loads the same ${rows} rows from CSV, NDJSON and a JSON array into identical tables (${options.length > 0 ? options.join(' ') : 'defaults'})`, async () => {
+        const data = sameRows(rows);
+        const sums: string[] = [];
+        for (const [ext, content] of [['csv', data.csv], ['ndjson', data.ndjson], ['json', data.json]] as const) {
+          const t = await create(server);
+          const r = await runCli(['import', file(`same-${rows}.${ext}`, content), '--table', t, ...options, ...db]);
+          assert.equal(r.code, 0, r.stderr);
+          sums.push(await checksum(server, t));
+        }
+        assert.match(sums[0] as string, new RegExp(`^${rows}:`));
+        assert.equal(sums[1], sums[0], 'NDJSON = CSV');
+        assert.equal(sums[2], sums[0], 'JSON = CSV');
+      });
+    }
 
     it('reads gzip NDJSON from stdin with --format', async () => {
       const t = await create(server);
