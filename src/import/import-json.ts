@@ -226,6 +226,8 @@ async function* batchesOf(
     const at = first ?? { line: lines[0] as number, offset: offsets[0] as number };
     const batch: JsonBatch = { index: index++, chunks: [buf], bytes: buf.length, offset: at.offset, endOffset: lastOffset + 1, firstLine: at.line, lines, offsets, raws };
     if (preRejects.length > 0) batch.preRejects = preRejects;
+    // Once the batch is loaded, its buffer is written into again for a later one.
+    batch.release = () => rows.recycle(buf);
     lines = [];
     offsets = [];
     raws = skip ? [] : undefined;
