@@ -331,6 +331,16 @@ class LedgerCursor {
     this.next++;
     return e[1];
   }
+
+  /** At the end of the input: batches of the ledger past it mean an input that is shorter than it was. */
+  finish(): void {
+    const e = this.entries[this.next];
+    if (e !== undefined) {
+      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it ends before byte offset ${e[0]}, where a batch of it was loaded`, {
+        hint: 'resume with the same input and options, or choose a new --import-id',
+      });
+    }
+  }
 }
 
 export async function runImport<B extends EngineBatch & { endOffset: number }>(
@@ -513,6 +523,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
     });
     let rejectsAt: { rejectsFile: string; rejectsLog: string } | undefined;
     if (resume !== undefined) {
+      ledger?.finish();
       await finishImport(coordinator, resume.id);
       if (rejected > 0 && o.rejectsPath !== undefined) {
         // The rejects of every run, from the ledger (where they were committed with their batches).

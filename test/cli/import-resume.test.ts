@@ -163,6 +163,16 @@ for (const server of testServers()) {
       assert.match(r.stderr, new RegExp(`^error: the input is not the one import "${t}" started with: it differs at byte offset \\d+`, 'm'));
       assert.match(r.stderr, /^hint: resume with the same input and options, or choose a new --import-id$/m);
 
+      // From stdin (no size to compare): an input that ends where a loaded batch began is refused too.
+      const piped = `${t}_stdin`;
+      const stdinArgs = ['import', '-', '--table', t, '--import-id', piped, '--workers', '1', '--batch-size', '2KB', ...db];
+      const whole = readFileSync(input);
+      assert.equal((await runCli(stdinArgs, { stdin: whole })).code, 1);
+      const cut = await query<{ o: string }>(server, 'SELECT batch_offset AS o FROM dataio.import_batches WHERE import_id = $1 ORDER BY 1 OFFSET 2 LIMIT 1', [piped]);
+      const short = await runCli(stdinArgs, { stdin: whole.subarray(0, Number(cut[0]?.o)) });
+      assert.equal(short.code, 1);
+      assert.match(short.stderr, new RegExp(`^error: the input is not the one import "${piped}" started with: it ends before byte offset ${cut[0]?.o}, where a batch of it was loaded$`, 'm'));
+
       const shorter = file(`${t}-short.csv`, lines.slice(0, 100).join('\n') + '\n');
       const s = await runCli(['import', shorter, ...args.slice(2)]);
       assert.equal(s.code, 1);
