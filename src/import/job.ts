@@ -455,7 +455,11 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
       // Loaded bytes, not read ones (reading runs ahead by the batches in flight); for gzip only the
       // compressed bytes read compare with the file's size.
       done = Math.max(done, plan_.progressBytes(batch));
-      activeProgress.update({ bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : done, rows: earlierRows + rows });
+      activeProgress.update({
+        bytes: input.gzip && input.size !== undefined ? input.rawBytesRead() : done,
+        rows: earlierRows + rows,
+        ...(o.onError === 'skip' ? { rejected } : {}),
+      });
     };
     if (o.onError === 'skip' && resume === undefined && o.rejectsPath !== undefined) rejectsFile = new RejectsFile(o.rejectsPath, p.rejectsLayout);
     const file = rejectsFile;

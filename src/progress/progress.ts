@@ -11,6 +11,8 @@ export interface ProgressState {
   rows: number;
   /** The planner's estimate of all rows, when known (export): shows % where the byte total is unknown. */
   rowsTotal?: number | undefined;
+  /** Rows rejected so far (import --on-error skip). */
+  rejected?: number | undefined;
 }
 
 export interface Progress {
@@ -93,6 +95,9 @@ export function createProgress(o: ProgressOptions): Progress {
         line['estimatedRows'] = last.rowsTotal;
         line['percent'] = rowPercent(last);
       }
+      if (last.rejected !== undefined) {
+        line['rejected'] = last.rejected;
+      }
       stream.write(JSON.stringify(line) + '\n');
     };
     const timer = setInterval(emit, 1000);
@@ -109,8 +114,8 @@ export function createProgress(o: ProgressOptions): Progress {
   const known = o.total !== undefined && o.total > 0;
   const unit = o.unit ?? 'rows';
   const format = known
-    ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | ETA {eta_formatted}`
-    : `${o.label} {done} |{estimate} {rows} ${unit} | {rps} ${unit}/s | {mbps} MB/s | {elapsed}s`;
+    ? `${o.label} {bar} {percentage}% | {done}/{size} | {rows} ${unit}{rejected} | {rps} ${unit}/s | {mbps} MB/s | ETA {eta_formatted}`
+    : `${o.label} {done} |{estimate} {rows} ${unit}{rejected} | {rps} ${unit}/s | {mbps} MB/s | {elapsed}s`;
   const bars = cliProgress();
   const bar = new bars.SingleBar(
     { format, stream, hideCursor: true, clearOnComplete: true, fps: 5, etaBuffer: 50, barsize: 24 },
@@ -126,6 +131,7 @@ export function createProgress(o: ProgressOptions): Progress {
       mbps: r.mbPerSec.toFixed(1),
       elapsed: r.secs.toFixed(0),
       estimate: last.rowsTotal !== undefined && last.rowsTotal > 0 ? ` ${rowPercent(last)}% of ~${formatCount(last.rowsTotal)} |` : '',
+      rejected: last.rejected !== undefined && last.rejected > 0 ? ` (${formatCount(last.rejected)} rejected)` : '',
     };
   };
   bar.start(known ? (o.total as number) : 1, 0, payload());

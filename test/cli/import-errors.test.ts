@@ -158,9 +158,12 @@ for (const server of testServers()) {
     it('skip: NOT NULL, CHECK, too long and bad encoding are rejected too; a clean file exits 0 and leaves no rejects file', async () => {
       const t = await create(server, 'id int NOT NULL, code varchar(3) CHECK (code <> \'bad\'), name text');
       const input = Buffer.concat([Buffer.from('id,code,name\n1,ok,a\n,ok,null id\n3,bad,check\n4,long,too long\n5,ok,'), Buffer.from([0xff, 0xfe]), Buffer.from('\n6,ok,f\n')]);
-      const r = await runCli(['import', file(`${t}.csv`, input), '--table', t, '--on-error', 'skip', ...db]);
+      const r = await runCli(['import', file(`${t}.csv`, input), '--table', t, '--on-error', 'skip', ...db, '--progress', 'json']);
       assert.equal(r.code, 3, r.stderr);
       assert.deepEqual(await query(server, `SELECT id FROM ${t} ORDER BY id`), [{ id: 1 }, { id: 6 }]);
+      // Progress lines count the rejects too.
+      const progress = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { rows: number; rejected?: number });
+      assert.deepEqual(progress.at(-1) && [progress.at(-1)?.rows, progress.at(-1)?.rejected], [2, 4]);
       const log = readFileSync(join(dir, `${t}.rejects.csv.log`), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { sqlstate: string }).sqlstate);
       assert.deepEqual(log, ['23502', '23514', '22001', '22021']);
       assert.deepEqual(readFileSync(join(dir, `${t}.rejects.csv`)), Buffer.concat([Buffer.from('id,code,name\n,ok,null id\n3,bad,check\n4,long,too long\n5,ok,'), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]));
