@@ -14,7 +14,8 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import { Batcher, type Batch } from './batcher.js';
 import { DelimitedRecords, EOL_BYTES } from './csv-records.js';
 import { inferTypes } from './infer.js';
-import { findOrCreateTable, jobOptionsOf, retryingImport, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { findOrCreateTable, jobOptionsOf, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { retryingImport } from './retry-import.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
 import { csvDialect, makeScanner, TEXT_DIALECT } from './scanner.js';
 

@@ -18,7 +18,6 @@ import { CopyPool } from './copy-pool.js';
 import { loadBatches, type EngineBatch } from './engine.js';
 import {
   checkSameOptions,
-  digestOf,
   ensureLedger,
   finishImport,
   insertImport,
@@ -26,9 +25,10 @@ import {
   readImport,
   storedRejects,
   tryLockImport,
-  type BatchEntry,
+  LedgerCursor,
   type ImportRecord,
 } from './ledger.js';
+import { markRetryable } from './retry-import.js';
 import { defaultRejectsPath, InOrder, RejectsFile, type Reject, type RejectsLayout } from './rejects.js';
 import { autoBatchSize, autoWorkers } from '../workers.js';
 import {
@@ -259,30 +259,6 @@ async function commitAll(coordinator: pg.Client, pool: CopyPool, warn: (m: strin
   }
 }
 
-/** Failures of a whole import that may go well on another try (see retryingImport). */
-const retryable = new WeakSet<object>();
-
-/** Delays before trying a failed import again (all-or-nothing: from the start; resumable: what is missing). */
-export const IMPORT_RETRY_MS: readonly number[] = [1000, 3000, 10000];
-
-/**
- * Run an import, and when it failed for a transient reason (a lost connection, a server restart, a
- * deadlock) with everything undone (or, resumable, with the ledger telling what is in), run it again
- * after a pause: a few times, and only when the input can be read again from its start (not stdin).
- */
-export async function retryingImport(attempt: () => Promise<ImportResult>, o: { reopenable: boolean; warn(m: string): void; signal?: AbortSignal | undefined }): Promise<ImportResult> {
-  for (let i = 0; ; i++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      const delay = IMPORT_RETRY_MS[i];
-      if (delay === undefined || !o.reopenable || !(err instanceof Object) || !retryable.has(err) || o.signal?.aborted === true) throw err;
-      o.warn(`${(err as Error).message}: trying again in ${delay / 1000} s (try ${i + 2} of ${IMPORT_RETRY_MS.length + 1})`);
-      await sleep(delay);
-    }
-  }
-}
-
 /** Delays before loading a batch again after a transient failure (resumable mode), about 30 s in all. */
 const BATCH_RETRY_MS: readonly number[] = [500, 1000, 2000, 4000, 8000, 15000];
 
@@ -301,44 +277,6 @@ async function dropCreated(target: ConnectionTarget, coordinator: pg.Client | un
       warn(`could not drop the table ${table.display} that this import created: ${(err as Error).message}`);
     } finally {
       await fresh?.end().catch(() => undefined);
-    }
-  }
-}
-
-/** The ledger's batches, met in input order: which batch is in, and whether the input is still the same. */
-class LedgerCursor {
-  private readonly entries: [number, BatchEntry][];
-  private next = 0;
-  private readonly id: string;
-
-  constructor(id: string, done: Map<number, BatchEntry>) {
-    this.id = id;
-    this.entries = [...done.entries()].sort((a, b) => a[0] - b[0]);
-  }
-
-  /**
-   * The ledger entry of `batch` if it is in. Every entry must be met at exactly a batch's start: one
-   * that falls elsewhere means the input was cut differently, i.e. it changed.
-   */
-  match(batch: EngineBatch & { endOffset: number }): BatchEntry | undefined {
-    const e = this.entries[this.next];
-    if (e === undefined || e[0] >= batch.endOffset) return undefined;
-    if (e[0] !== batch.offset || e[1].bytes !== batch.bytes || e[1].digest !== digestOf(batch.chunks)) {
-      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it differs at byte offset ${Math.min(e[0], batch.offset)} (input line ${batch.firstLine} or before)`, {
-        hint: 'resume with the same input and options, or choose a new --import-id',
-      });
-    }
-    this.next++;
-    return e[1];
-  }
-
-  /** At the end of the input: batches of the ledger past it mean an input that is shorter than it was. */
-  finish(): void {
-    const e = this.entries[this.next];
-    if (e !== undefined) {
-      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it ends before byte offset ${e[0]}, where a batch of it was loaded`, {
-        hint: 'resume with the same input and options, or choose a new --import-id',
-      });
     }
   }
 }
@@ -575,7 +513,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
     const transient = coordinatorLost || isTransientFailure(err) || isTransientFailure(failure);
     if (resume !== undefined) {
       const out = resumableFailure(failure, resume.id, earlierRows + rows, phase !== 'setup' || record !== undefined);
-      if (transient) retryable.add(out);
+      if (transient) markRetryable(out);
       throw out;
     }
     await pool?.rollback();
@@ -586,7 +524,7 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
         : rejected > 0 && rejectsFile !== undefined && rejectsFile.count > 0
           ? withHint(failure, `nothing was loaded; the ${rejectsFile.count} rows rejected before the failure are in ${rejectsFile.path}`)
           : failure;
-    if (phase !== 'commit' && transient) retryable.add(out);
+    if (phase !== 'commit' && transient) markRetryable(out);
     throw out;
   } finally {
     await pool?.close();

@@ -179,6 +179,44 @@ export async function* storedRejects(client: pg.Client, id: string, page = 1000)
   }
 }
 
+/** The ledger's batches, met in input order: which batch is in, and whether the input is still the same. */
+export class LedgerCursor {
+  private readonly entries: [number, BatchEntry][];
+  private next = 0;
+  private readonly id: string;
+
+  constructor(id: string, done: Map<number, BatchEntry>) {
+    this.id = id;
+    this.entries = [...done.entries()].sort((a, b) => a[0] - b[0]);
+  }
+
+  /**
+   * The ledger entry of `batch` if it is in. Every entry must be met at exactly a batch's start: one
+   * that falls elsewhere means the input was cut differently, i.e. it changed.
+   */
+  match(batch: { offset: number; endOffset: number; bytes: number; chunks: readonly Buffer[]; firstLine: number }): BatchEntry | undefined {
+    const e = this.entries[this.next];
+    if (e === undefined || e[0] >= batch.endOffset) return undefined;
+    if (e[0] !== batch.offset || e[1].bytes !== batch.bytes || e[1].digest !== digestOf(batch.chunks)) {
+      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it differs at byte offset ${Math.min(e[0], batch.offset)} (input line ${batch.firstLine} or before)`, {
+        hint: 'resume with the same input and options, or choose a new --import-id',
+      });
+    }
+    this.next++;
+    return e[1];
+  }
+
+  /** At the end of the input: batches of the ledger past it mean an input that is shorter than it was. */
+  finish(): void {
+    const e = this.entries[this.next];
+    if (e !== undefined) {
+      throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it ends before byte offset ${e[0]}, where a batch of it was loaded`, {
+        hint: 'resume with the same input and options, or choose a new --import-id',
+      });
+    }
+  }
+}
+
 /** Refuse a rerun whose options differ from the first run's, naming the first difference. */
 export function checkSameOptions(id: string, recorded: Record<string, unknown>, now: Record<string, unknown>): void {
   const keys = [...new Set([...Object.keys(recorded), ...Object.keys(now)])];
