@@ -14,16 +14,14 @@ import { mapQueryError } from '../pg/pg-errors.js';
 import { Batcher, type Batch } from './batcher.js';
 import { DelimitedRecords, EOL_BYTES } from './csv-records.js';
 import { inferTypes } from './infer.js';
-import { findOrCreateTable, jobOptionsOf, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { findOrCreateTable, jobOptionsOf, runImport, type CommonImportOptions, type ImportHooks, type ImportResult } from './job.js';
 import { retryingImport } from './retry-import.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from './prologue.js';
 import { csvDialect, makeScanner, TEXT_DIALECT } from './scanner.js';
 
 export type { ImportHooks, ImportResult } from './job.js';
 
-export interface DelimitedImportOptions {
-  input: string;
-  table: string;
+export interface DelimitedImportOptions extends CommonImportOptions {
   format: 'csv' | 'text';
   delimiter?: string | undefined;
   quote?: string | undefined;
@@ -31,18 +29,7 @@ export interface DelimitedImportOptions {
   nullString?: string | undefined;
   header: boolean;
   columns?: string[] | undefined;
-  create: boolean;
-  truncate: boolean;
   encoding?: string | undefined;
-  workers: number | 'auto';
-  batchSize: number | 'auto';
-  sampleRows: number;
-  onError: 'abort' | 'skip';
-  maxErrors?: number | undefined;
-  /** skip: the rejects file (default: next to the input, see defaultRejectsPath). */
-  rejectsPath?: string | undefined;
-  /** Resumable mode under this id. */
-  importId?: string | undefined;
 }
 
 export function delimitedFormat(o: DelimitedImportOptions): DelimitedFormat {

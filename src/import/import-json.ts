@@ -18,7 +18,7 @@ import { displayName, quoteIdent } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { EngineBatch } from './engine.js';
 import type { BatchRecords } from './batch-load.js';
-import { findOrCreateTable, jobOptionsOf, runImport, type ImportHooks, type ImportResult } from './job.js';
+import { findOrCreateTable, jobOptionsOf, runImport, type CommonImportOptions, type ImportHooks, type ImportResult } from './job.js';
 import { retryingImport } from './retry-import.js';
 import type { Reject } from './rejects.js';
 import { JsonSampler } from './json/infer-json.js';
@@ -27,22 +27,11 @@ import { JsonArrayByteCutter, JsonInputError, NdjsonByteCutter, type RecordPosit
 import { UnknownKeyError, type RowColumn } from './json/rows.js';
 import { JsonSyntaxError, scanObject, skipWs } from './json/scan.js';
 
-export interface JsonImportOptions {
-  input: string;
-  table: string;
+export interface JsonImportOptions extends CommonImportOptions {
   format: 'ndjson' | 'json';
   jsonPath?: string | undefined;
   ignoreUnknown: boolean;
   jsonbColumn?: string | undefined;
-  create: boolean;
-  truncate: boolean;
-  workers: number | 'auto';
-  batchSize: number | 'auto';
-  sampleRows: number;
-  onError: 'abort' | 'skip';
-  maxErrors?: number | undefined;
-  rejectsPath?: string | undefined;
-  importId?: string | undefined;
 }
 
 /**

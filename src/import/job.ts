@@ -3,7 +3,6 @@
  * the COPY pool, progress, the all-or-nothing commit, and undoing on failure (rolling every connection
  * back, dropping a table that --create made).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
 import type { InputSource } from '../io/input.js';
@@ -11,7 +10,7 @@ import { lookupTable, type TableInfo } from '../pg/catalog.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
 import { displayName, parseTableName, qualifiedName, quoteIdent, type TableName } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
-import { isTransientFailure } from '../pg/retry.js';
+import { isTransientFailure, withRetry } from '../pg/retry.js';
 import type { Progress } from '../progress/progress.js';
 import { loadBatch, loadBatchResumable, type BatchLoadContext, type BatchOutcome, type BatchRecords } from './batch-load.js';
 import { CopyPool } from './copy-pool.js';
@@ -91,7 +90,7 @@ export interface JobOptions {
 
 /** The job's options from the command's; `loads` are the options that decide what is loaded (a resumed import must get the same). */
 export function jobOptionsOf(
-  o: { table: string; input: string; workers: number | 'auto'; batchSize: number | 'auto'; truncate: boolean; onError: 'abort' | 'skip'; maxErrors?: number | undefined; rejectsPath?: string | undefined; importId?: string | undefined },
+  o: CommonImportOptions,
   ext: string,
   loads: Record<string, unknown>,
 ): JobOptions {
@@ -106,6 +105,24 @@ export function jobOptionsOf(
     rejectsPath: o.onError === 'skip' ? (o.rejectsPath ?? defaultRejectsPath(o.input, o.table, ext)) : undefined,
     resume: o.importId === undefined ? undefined : { id: o.importId, options: { table: displayName(tableName), ...loads } },
   };
+}
+
+/** The options every input format takes. */
+export interface CommonImportOptions {
+  /** A file, or - for stdin. */
+  input: string;
+  table: string;
+  create: boolean;
+  truncate: boolean;
+  workers: number | 'auto';
+  batchSize: number | 'auto';
+  sampleRows: number;
+  onError: 'abort' | 'skip';
+  maxErrors?: number | undefined;
+  /** skip: the rejects file (default: next to the input, see defaultRejectsPath). */
+  rejectsPath?: string | undefined;
+  /** Resumable mode under this id. */
+  importId?: string | undefined;
 }
 
 /** What the job tells the format's plan. */
@@ -415,16 +432,12 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
     const ctx: BatchLoadContext<B> = { copySql, onError: o.onError, records: (b) => plan_.records(b), cancelled: new Set() };
     const load = async (batch: B): Promise<BatchOutcome> => {
       if (resume === undefined) return activePool.run(batch, (c) => loadBatch(c, batch, ctx));
-      for (let i = 0; ; i++) {
-        try {
-          return await activePool.run(batch, (c) => loadBatchResumable(c, batch, ctx, resume.id));
-        } catch (err) {
-          const delay = BATCH_RETRY_MS[i];
-          if (delay === undefined || !isTransientFailure(err) || hooks.signal?.aborted === true) throw err;
-          hooks.warn(`the batch at input line ${batch.firstLine} failed (${(err as Error).message}): loading it again in ${delay / 1000} s`);
-          await sleep(delay);
-        }
-      }
+      return withRetry(
+        () => activePool.run(batch, (c) => loadBatchResumable(c, batch, ctx, resume.id)),
+        (err) => isTransientFailure(err) && hooks.signal?.aborted !== true,
+        BATCH_RETRY_MS,
+        (err, delay) => hooks.warn(`the batch at input line ${batch.firstLine} failed (${(err as Error).message}): loading it again in ${delay / 1000} s`),
+      );
     };
     async function* toLoad(): AsyncGenerator<B> {
       for await (const batch of plan_.batches) {

@@ -3,8 +3,8 @@
  * deadlock): the job marks such a failure once it has undone everything (or, resumable, once the
  * ledger says what is in), and the command runs the import again from the start of its input.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataioError } from '../errors.js';
+import { withRetry } from '../pg/retry.js';
 
 /** Failures of a whole import that may go well on another try (see retryingImport). */
 const retryable = new WeakSet<object>();
@@ -23,15 +23,11 @@ export const IMPORT_RETRY_MS: readonly number[] = [1000, 3000, 10000];
  * after a pause: a few times, and only when the input can be read again from its start (not stdin).
  */
 export async function retryingImport<R>(attempt: () => Promise<R>, o: { reopenable: boolean; warn(m: string): void; signal?: AbortSignal | undefined }): Promise<R> {
-  for (let i = 0; ; i++) {
-    try {
-      return await attempt();
-    } catch (err) {
-      const delay = IMPORT_RETRY_MS[i];
-      if (delay === undefined || !o.reopenable || !(err instanceof Object) || !retryable.has(err) || o.signal?.aborted === true) throw err;
-      o.warn(`${(err as Error).message}: trying again in ${delay / 1000} s (try ${i + 2} of ${IMPORT_RETRY_MS.length + 1})`);
-      await sleep(delay);
-    }
-  }
+  return withRetry(
+    attempt,
+    (err) => o.reopenable && err instanceof Object && retryable.has(err) && o.signal?.aborted !== true,
+    IMPORT_RETRY_MS,
+    (err, delay, retry) => o.warn(`${(err as Error).message}: trying again in ${delay / 1000} s (try ${retry + 1} of ${IMPORT_RETRY_MS.length + 1})`),
+  );
 }
 

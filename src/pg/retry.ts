@@ -18,14 +18,23 @@ export function isTransientSqlstate(code: string | undefined): boolean {
 /** Delays between tries: 0.25 s doubling, at most 4 s each, about 10 s in all. */
 export const CONNECT_BACKOFF_MS: readonly number[] = [250, 500, 1000, 2000, 2000, 4000];
 
-/** Run `attempt` until it succeeds, or fails with an error `transient` rejects, or the delays run out. */
-export async function withRetry<T>(attempt: () => Promise<T>, transient: (err: unknown) => boolean, delays: readonly number[] = CONNECT_BACKOFF_MS): Promise<T> {
+/**
+ * Run `attempt` until it succeeds, or fails with an error `transient` rejects, or the delays run out.
+ * `before` hears of each retry (to warn) before its pause.
+ */
+export async function withRetry<T>(
+  attempt: () => Promise<T>,
+  transient: (err: unknown) => boolean,
+  delays: readonly number[] = CONNECT_BACKOFF_MS,
+  before?: (err: unknown, delayMs: number, retry: number) => void,
+): Promise<T> {
   for (let i = 0; ; i++) {
     try {
       return await attempt();
     } catch (err) {
       const delay = delays[i];
       if (delay === undefined || !transient(err)) throw err;
+      before?.(err, delay, i + 1);
       await sleep(delay);
     }
   }

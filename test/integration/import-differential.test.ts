@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { importDelimited, type DelimitedImportOptions } from '../../src/import/import-delimited.js';
+import { READ_CHUNK } from '../../src/io/input.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import { csvDialect, makeScanner } from '../../src/import/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
@@ -90,6 +91,22 @@ for (const server of testServers()) {
           const n = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ref}`);
           assert.equal(String(res.rows), n.rows[0]?.n, 'the reported row count is the loaded count');
         }
+      }
+    });
+
+    it('loads the same rows from an input of many read buffers, reused as batches finish out of order', async () => {
+      // Read buffers are reused once the batches cut from them are loaded (src/io/slab-pool.ts).
+      const { text } = generateCsv(20240601, { rows: 250_000, cols: 3, eol: '\r\n', finalNewline: true, bom: false, newlinesInQuotes: true });
+      const input = writeInput('many-buffers.csv', text);
+      assert.ok(Buffer.byteLength(text) > 3 * READ_CHUNK, 'the input spans several read buffers');
+      const ref = await fresh(3);
+      await client.query(`COPY ${ref} FROM '${input}' (FORMAT csv, HEADER true)`);
+      for (const [workers, batch] of [[4, 16 * 1024], [2, 300 * 1024], [3, 4096]] as const) {
+        const t = await fresh(3);
+        const res = await importDelimited(target, opts(input, t, workers, batch), hooks);
+        await sameRows(ref, t);
+        const n = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ref}`);
+        assert.equal(String(res.rows), n.rows[0]?.n, `workers ${workers}, batch ${batch}: the reported row count is the loaded count`);
       }
     });
 

@@ -16,8 +16,13 @@ describe('transient failures', () => {
       return 'ok';
     };
     const transient = (e: unknown) => (e as { transient?: boolean }).transient === true;
-    assert.equal(await withRetry(flaky, transient, [1, 1, 1]), 'ok');
+    const heard: [number, number][] = [];
+    assert.equal(await withRetry(flaky, transient, [1, 2, 3], (_e, delay, retry) => heard.push([delay, retry])), 'ok');
     assert.equal(n, 3);
+    assert.deepEqual(heard, [
+      [1, 1],
+      [2, 2],
+    ], 'told of each retry, with its pause');
     let m = 0;
     await assert.rejects(
       withRetry(async () => {
