@@ -1,5 +1,6 @@
 // `npm run bench`: every benchmark in turn (each starts its own server and prints a markdown table).
-// Pass names to run only some: `npm run bench -- import export`.
+// Pass names to run only some: `npm run bench -- import export`; `npm run bench -- footprint` runs
+// bench/footprint.mjs (peak RSS as the input grows, start-up), which is not in the default run.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
