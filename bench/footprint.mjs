@@ -26,10 +26,10 @@ function data(rows, format) {
   return file;
 }
 
-function run(cmd, args, stdinFile) {
+function run(cmd, args, stdinFile, env = process.env) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn('sh', ['-c', stdinFile ? `"$0" "$@" < '${stdinFile}'` : '"$0" "$@"', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('sh', ['-c', stdinFile ? `"$0" "$@" < '${stdinFile}'` : '"$0" "$@"', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -48,7 +48,7 @@ const servers = await startServers({ only: ['pg18-embedded'] });
 const server = servers[0];
 const client = new pg.Client({ connectionString: server.url });
 await client.connect();
-const dataio = (args, stdinFile) => run(process.execPath, [join(root, 'bin/dataio'), 'import', ...args, '--table', 'fp', '--db', server.url, '--progress', 'none', '--json'], stdinFile);
+const dataio = (args, stdinFile, env) => run(process.execPath, [join(root, 'bin/dataio'), 'import', ...args, '--table', 'fp', '--db', server.url, '--progress', 'none', '--json'], stdinFile, env);
 const fresh = async () => {
   await client.query('DROP TABLE IF EXISTS fp');
   await client.query(`CREATE TABLE fp (${DDL})`);
@@ -78,11 +78,19 @@ try {
   const tiny = join(dataDir, 'footprint-one-row.csv');
   writeFileSync(tiny, 'id,name,category,value,created_at,description\n1,a,b,1.5,2024-01-01T00:00:00Z,c\n');
   const times = { 'psql \\copy, one row': [], 'dataio import, one row': [], 'node -e 0': [] };
+  // Node 20 reads NODE_EXTRA_CA_CERTS (and builds its whole root store) at every start-up.
+  const noCa = { ...process.env, NODE_EXTRA_CA_CERTS: '' };
+  if (process.env.NODE_EXTRA_CA_CERTS) Object.assign(times, { 'dataio import, one row, NODE_EXTRA_CA_CERTS unset': [], 'node -e 0, NODE_EXTRA_CA_CERTS unset': [] });
   for (let round = 0; round < ROUNDS; round++) {
     await fresh();
     times['psql \\copy, one row'].push((await run('psql', [server.url, '-X', '-q', '-c', `\\copy fp from '${tiny}' with (format csv, header true)`])).secs);
     times['dataio import, one row'].push((await dataio([tiny])).secs);
     times['node -e 0'].push((await run(process.execPath, ['-e', '0'])).secs);
+    if (process.env.NODE_EXTRA_CA_CERTS) {
+      await fresh();
+      times['dataio import, one row, NODE_EXTRA_CA_CERTS unset'].push((await dataio([tiny], undefined, noCa)).secs);
+      times['node -e 0, NODE_EXTRA_CA_CERTS unset'].push((await run(process.execPath, ['-e', '0'], undefined, noCa)).secs);
+    }
   }
   console.log(`\nStart-up, median of ${ROUNDS} alternating rounds:\n`);
   console.log('| what | median s |');

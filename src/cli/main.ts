@@ -16,12 +16,16 @@ import { defineImport } from './import.js';
 export type Handler = (ctx: CommandContext, ...args: unknown[]) => Promise<number>;
 export type Runner = (fn: Handler) => (...args: unknown[]) => Promise<void>;
 
+/** dataio's version, from its package.json (found upwards: this file may be dist/src/cli or the bundle in dist). */
 function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'dataio') return pkg.version ?? '0.0.0';
+    } catch {
+      // no package.json here: look further up
+    }
+    if (dir.pathname === '/') return '0.0.0';
   }
 }
 

@@ -72,6 +72,9 @@ export class CopyPool {
     return this.all.length;
   }
 
+  /** The transactions prepare() prepared, by connection. */
+  private readonly prepared = new Map<Worker, string>();
+
   private waiters: { resolve: (w: Worker) => void; reject: (err: unknown) => void }[] = [];
 
   private async open(): Promise<Worker | undefined> {
@@ -115,21 +118,32 @@ export class CopyPool {
   }
 
   /**
-   * Start opening every connection now, in the background, so that they are ready when the batches
-   * come. A failure goes to a batch waiting for a connection, if one is; else a batch that needs a
-   * connection later opens one again (and meets the failure itself).
+   * Start opening connections now, in the background, up to `upTo` of them (all by default), so that
+   * they are ready when the batches come. A failure goes to a batch waiting for a connection, if one
+   * is; else a batch that needs a connection later opens one again (and meets the failure itself).
    */
-  prewarm(): void {
-    while (this.all.length + this.opening < this.maxWorkers) {
+  prewarm(upTo = this.maxWorkers): void {
+    while (this.all.length + this.opening < Math.min(upTo, this.maxWorkers)) {
       this.open().then(
         (w) => {
           if (w === undefined) return;
-          if (w.broken || this.closed) this.discardQuietly(w);
+          if (w.broken || this.closed || this.all.length > this.maxWorkers) this.discardQuietly(w);
           else this.release(w);
         },
         (err: unknown) => this.waiters.shift()?.reject(err),
       );
     }
+  }
+
+  /** Use at most n connections (fewer than the pool was made for): idle ones beyond n are closed. */
+  limit(n: number): void {
+    this.maxWorkers = Math.max(1, n);
+    while (this.all.length > this.maxWorkers && this.idle.length > 0) this.discardQuietly(this.idle.pop() as Worker);
+  }
+
+  /** Connections open or being opened. */
+  get claimed(): number {
+    return this.all.length + this.opening;
   }
 
   private discardQuietly(w: Worker): void {
@@ -203,6 +217,7 @@ export class CopyPool {
     const results = await Promise.allSettled(
       this.all.map(async (w) => {
         await w.client.query(`PREPARE TRANSACTION ${quoteLiteral(gid(w.id))}`);
+        this.prepared.set(w, gid(w.id));
         return gid(w.id);
       }),
     );
@@ -210,6 +225,18 @@ export class CopyPool {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw Object.assign(failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason)), { prepared });
     return prepared;
+  }
+
+  /**
+   * COMMIT PREPARED each connection's own prepared transaction on that connection, all at once (their
+   * WAL flushes share one fsync); resolves to the names that could not be committed this way (a lost
+   * connection), for the caller to commit from elsewhere.
+   */
+  async commitPrepared(): Promise<string[]> {
+    // Only the connections prepare() prepared: one that finished opening since has nothing to commit.
+    const prepared = [...this.prepared];
+    const results = await Promise.allSettled(prepared.map(([w, gid]) => w.client.query(`COMMIT PREPARED ${quoteLiteral(gid)}`)));
+    return prepared.flatMap(([, gid], i) => (results[i]?.status === 'rejected' ? [gid] : []));
   }
 
   /** Commit every connection's transaction. */

@@ -161,10 +161,13 @@ async function freeConnections(client: pg.Client): Promise<number> {
   return r.rows[0]?.free ?? 0;
 }
 
-/** How many workers to use: no more than the server has connections free (keeping one spare). */
-async function chooseWorkers(client: pg.Client, o: JobOptions, local: boolean, warn: (m: string) => void): Promise<number> {
+/**
+ * How many workers to use: no more than the server has connections free (keeping one spare); `own`
+ * connections of ours opened already count as free.
+ */
+async function chooseWorkers(client: pg.Client, o: JobOptions, local: boolean, warn: (m: string) => void, own: number): Promise<number> {
   let workers = o.workers === 'auto' ? autoWorkers(local) : o.workers;
-  const free = await freeConnections(client);
+  const free = (await freeConnections(client)) + own;
   if (free - 1 < workers) {
     const reduced = Math.max(1, free - 1);
     if (reduced < workers) warn(`the server has ${free} free connections: using ${reduced} workers instead of ${workers}`);
@@ -260,16 +263,16 @@ async function commitAll(coordinator: pg.Client, pool: CopyPool, warn: (m: strin
   const importId = newImportId();
   await lockImport(coordinator, importId);
   try {
-    let prepared: string[];
     try {
-      prepared = await pool.prepare((w) => gidFor(importId, w));
+      await pool.prepare((w) => gidFor(importId, w));
     } catch (err) {
       for (const gid of (err as { prepared?: string[] }).prepared ?? []) await finishPrepared(coordinator, gid, false).catch(() => undefined);
       throw err;
     }
     await decideCommit(coordinator, importId);
     decided();
-    for (const gid of prepared) await finishPrepared(coordinator, gid, true);
+    // Each worker commits its own; one whose connection failed meanwhile is committed from here.
+    for (const gid of await pool.commitPrepared()) await finishPrepared(coordinator, gid, true);
     await forgetDecision(coordinator, importId);
   } finally {
     await unlockImport(coordinator, importId).catch(() => undefined);
@@ -324,12 +327,25 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
   /** The coordinator's connection ended under us (a server restart, say): worth another try. */
   let coordinatorLost = false;
   try {
+    if (!o.truncate || resume !== undefined) {
+      // The first workers' connections open side by side with the coordinator's (a --truncate import
+      // opens its one connection once it knows the table). No more than two before the server's free
+      // connections are counted, as few as the import needs anyway.
+      pool = new CopyPool({
+        target,
+        maxWorkers: o.workers === 'auto' ? autoWorkers(target.local === true) : o.workers,
+        transactions: resume !== undefined ? 'batch' : 'import',
+        warn: hooks.warn,
+        sessionSql: resume !== undefined ? ['SET synchronous_commit = off'] : [],
+      });
+      pool.prewarm(target.local === true ? 2 : 1);
+    }
     coordinator = await connectClient(target, 'dataio import');
     const lost = () => (coordinatorLost = true);
     coordinator.on('end', lost);
     coordinator.on('error', lost);
     await settle(coordinator, hooks.warn);
-    const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn);
+    const workers = await chooseWorkers(coordinator, o, target.local === true, hooks.warn, pool?.claimed ?? 0);
     let batchSize = o.batchSize === 'auto' ? autoBatchSize(workers) : o.batchSize;
     if (resume !== undefined) {
       await ensureLedger(coordinator);
@@ -372,18 +388,10 @@ export async function runImport<B extends EngineBatch & { endOffset: number }>(
         await coordinator.query('BEGIN');
       }
     }
-    if (!o.truncate || resume !== undefined) {
-      // The workers' connections open while the plan reads the input's start and looks up the table
-      // (a TRUNCATE, run on the worker's connection, needs the table first).
-      pool = new CopyPool({
-        target,
-        maxWorkers: workers,
-        transactions: resume !== undefined ? 'batch' : 'import',
-        warn: hooks.warn,
-        sessionSql: resume !== undefined ? ['SET synchronous_commit = off'] : [],
-      });
-      pool.prewarm();
-    }
+    // The rest of the workers' connections open while the plan reads the input's start and looks up
+    // the table.
+    pool?.limit(workers);
+    pool?.prewarm();
     p = await plan(coordinator, batchSize, { tableIsOurs: record?.created === true, resuming: record !== undefined });
     const { table } = p;
     if (resume !== undefined && record === undefined) {
