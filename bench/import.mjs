@@ -2,7 +2,9 @@
 // sessions on pre-split halves), pgloader where installed, and dataio at several worker counts, in one
 // run, alternating, medians over ROUNDS rounds. Prints a markdown table of times and ratios.
 // Env: ROWS (default 2000000), ROUNDS (default 3), WORKERS (default "1,2,4,8,32"), BATCH (dataio --batch-size),
-// BENCH_ONLY=json (only dataio CSV, NDJSON and JSON array with defaults: no psql, pgloader or worker sweep).
+// BENCH_ONLY=json (only dataio CSV, NDJSON and JSON array with defaults: no psql, pgloader or worker sweep),
+// BENCH_ONLY=csv (only psql in one and two sessions and dataio CSV with defaults: for large ROWS, to
+// see how the gap to psql grows with the input).
 // Where /usr/bin/time exists, the dataio process's CPU seconds (user + system) are shown too.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, createReadStream, createWriteStream, statSync } from 'node:fs';
@@ -16,6 +18,7 @@ const ROWS = Number(process.env.ROWS ?? 2_000_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const WORKERS = (process.env.WORKERS ?? '1,2,4,8,32').split(',').map(Number);
 const ONLY_JSON = process.env.BENCH_ONLY === 'json';
+const ONLY_CSV = process.env.BENCH_ONLY === 'csv';
 const TIME = existsSync('/usr/bin/time');
 const dataDir = join(root, 'bench/data');
 mkdirSync(dataDir, { recursive: true });
@@ -81,7 +84,7 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-for (const [file, format] of [[csv, 'csv'], [ndjson, 'ndjson'], [jsonArray, 'json']]) {
+for (const [file, format] of ONLY_CSV ? [[csv, 'csv']] : [[csv, 'csv'], [ndjson, 'ndjson'], [jsonArray, 'json']]) {
   if (!existsSync(file)) {
     console.error(`generating ${ROWS} rows into ${file}`);
     execFileSync(process.execPath, [join(root, 'bench/gen-csv.mjs'), String(ROWS), file, format], { stdio: 'inherit' });
@@ -93,7 +96,7 @@ const server = servers[0];
 const client = new pg.Client({ connectionString: server.url });
 await client.connect();
 const size = statSync(csv).size;
-const hasPgloader = !ONLY_JSON && (() => {
+const hasPgloader = !ONLY_JSON && !ONLY_CSV && (() => {
   try {
     execFileSync('pgloader', ['--version'], { stdio: 'ignore' });
     return true;
@@ -135,7 +138,11 @@ const allCases = [
   ['dataio --import-id', async () => run(dataio(undefined, csv, ['--import-id', `bench-${process.pid}-${++importIds}`]), 'dataio --import-id')],
   ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
 ];
-const cases = ONLY_JSON ? allCases.filter(([name]) => / \(defaults\)$/.test(name)) : allCases;
+const cases = ONLY_JSON
+  ? allCases.filter(([name]) => / \(defaults\)$/.test(name))
+  : ONLY_CSV
+    ? allCases.filter(([name]) => name.startsWith('psql') || name.startsWith('dataio (defaults)'))
+    : allCases;
 const rss = {};
 const cpu = {};
 async function run([cmd, args], name, env) {
@@ -189,4 +196,4 @@ for (const [name, xs] of Object.entries(times)) {
   const vs = (b) => (Number.isNaN(b) ? '' : `${(m / b).toFixed(2)}×`);
   console.log(`| ${name} | ${m.toFixed(2)} | ${vs(base)} | ${vs(one)} | ${vsCsv} | ${rss[name] ? rss[name].toFixed(0) : ''} | ${cpu[name] ? median(cpu[name]).toFixed(2) : ''} |`);
 }
-console.log(`\nCommand: ROWS=${ROWS} ROUNDS=${ROUNDS}${ONLY_JSON ? ' BENCH_ONLY=json' : ''} node bench/import.mjs (part of npm run bench); ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`);
+console.log(`\nCommand: ROWS=${ROWS} ROUNDS=${ROUNDS}${process.env.BENCH_ONLY ? ` BENCH_ONLY=${process.env.BENCH_ONLY}` : ''} node bench/import.mjs (part of npm run bench); ${new Date().toISOString().slice(0, 10)}, Node ${process.version}.`);
