@@ -65,8 +65,14 @@ export async function unlockImport(client: pg.Client, importId: string): Promise
  * WAL before any COMMIT PREPARED (synchronous_commit may be off for the session or the server).
  */
 export async function decideCommit(client: pg.Client, importId: string): Promise<void> {
-  // One round trip: the statements of a simple query run in one transaction, which fails as a whole.
-  await client.query(`BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO ${DECISIONS} (import_id) VALUES (${quoteLiteral(importId)}); COMMIT`);
+  // One round trip. When a statement fails, the server skips the rest of the string, and the
+  // transaction the BEGIN opened is left aborted: roll it back.
+  try {
+    await client.query(`BEGIN; SET LOCAL synchronous_commit = on; INSERT INTO ${DECISIONS} (import_id) VALUES (${quoteLiteral(importId)}); COMMIT`);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 export async function forgetDecision(client: pg.Client, importId: string): Promise<void> {

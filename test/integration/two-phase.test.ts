@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { LOCK_SPACE } from '../../src/pg/dataio-schema.js';
-import { DECISIONS, gidFor, newImportId } from '../../src/import/two-phase.js';
+import { decideCommit, DECISIONS, ensureDecisionTable, gidFor, newImportId } from '../../src/import/two-phase.js';
 import { scratch } from '../support/files.js';
 import { query, runCli, testServers, uniqueName } from '../support/env.js';
 
@@ -27,6 +27,22 @@ async function prepared(url: string, table: string, id: number, gid: string): Pr
 
 for (const server of testServers()) {
   describe(`two-phase commit on ${server.name}`, () => {
+    it('recording a decision twice fails and leaves the session usable (no aborted transaction)', async () => {
+      const c = new pg.Client({ connectionString: server.url });
+      await c.connect();
+      try {
+        await ensureDecisionTable(c);
+        const id = newImportId();
+        await decideCommit(c, id);
+        await assert.rejects(decideCommit(c, id), /duplicate key/);
+        assert.deepEqual((await c.query('SELECT 1 AS ok')).rows, [{ ok: 1 }]);
+        assert.deepEqual((await c.query(`SELECT count(*)::int AS n FROM ${DECISIONS} WHERE import_id = $1`, [id])).rows, [{ n: 1 }]);
+        await c.query(`DELETE FROM ${DECISIONS} WHERE import_id = $1`, [id]);
+      } finally {
+        await c.end();
+      }
+    });
+
     it('a multi-connection import leaves no prepared transaction or decision behind', async () => {
       const t = uniqueName('tp');
       await query(server, `CREATE TABLE ${t} (id int, name text)`);
