@@ -19,21 +19,18 @@ export interface TableInfo {
   columns: ColumnInfo[];
 }
 
+/** The table, its schema, kind and columns, in one round trip (it is on the path to an import's first batch). */
 export async function lookupTable(client: pg.Client, t: TableName): Promise<TableInfo | undefined> {
-  const sql = qualifiedName(t);
-  const r = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::oid AS oid', [sql]);
-  const oid = r.rows[0]?.oid;
-  if (oid === null || oid === undefined) return undefined;
-  const cols = await client.query<{ name: string; type: string }>(
-    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type
-       FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-    [oid],
+  const r = await client.query<{ oid: string; schema: string; kind: string; columns: ColumnInfo[] }>(
+    `SELECT c.oid, n.nspname AS schema, c.relkind AS kind,
+            coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = to_regclass($1)`,
+    [qualifiedName(t)],
   );
-  const ns = await client.query<{ schema: string; kind: string }>(
-    'SELECT n.nspname AS schema, c.relkind AS kind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1',
-    [oid],
-  );
-  const schema = ns.rows[0]?.schema ?? t.schema;
-  const full: TableName = schema === undefined ? t : { schema, name: t.name };
-  return { oid: Number(oid), sql: qualifiedName(full), display: displayName(t), kind: ns.rows[0]?.kind ?? 'r', columns: cols.rows };
+  const row = r.rows[0];
+  if (row === undefined) return undefined;
+  const full: TableName = { schema: row.schema, name: t.name };
+  return { oid: Number(row.oid), sql: qualifiedName(full), display: displayName(t), kind: row.kind, columns: row.columns };
 }
