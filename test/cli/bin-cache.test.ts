@@ -1,6 +1,6 @@
 /**
- * bin/dataio runs the bundled CLI with a V8 code cache per command: the first run writes it, and a
- * cache V8 rejects (corrupt, or made for another bundle or Node) is replaced, never fatal.
+ * bin/dataio runs the bundled CLI with a V8 code cache per command: the first successful run writes
+ * it, and a cache V8 rejects (corrupt, or made for another bundle or Node) is replaced, never fatal.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -22,6 +22,14 @@ describe('bin/dataio code cache', () => {
     const second = await runCli(['--version']);
     assert.equal(second.stdout.trim(), version);
     assert.equal(statSync(cache).mtimeMs, written, 'an accepted cache was written again');
+  });
+
+  it('a run that fails (a usage error compiles little) writes no cache', async () => {
+    const importCache = join(repoRoot, 'dist', 'dataio.cjs.import.v8-cache');
+    rmSync(importCache, { force: true });
+    const r = await runCli(['import', '--no-such-flag']);
+    assert.equal(r.code, 2);
+    assert.ok(!existsSync(importCache), 'a failed run wrote the cache');
   });
 
   it('a corrupt cache is rejected, replaced, and the command still works', async () => {
