@@ -209,22 +209,19 @@ export class CopyPool {
   }
 
   /**
-   * PREPARE every connection's transaction under the name `gid(worker)`. Resolves to the names that
-   * were prepared; when one fails, rejects with that failure and a `prepared` list on it, so the caller
-   * can roll those back.
+   * PREPARE every connection's transaction under the name `gid(worker)`. When one fails, rejects with
+   * that failure and a `prepared` list on it (the names that were prepared), so the caller can roll
+   * those back.
    */
-  async prepare(gid: (worker: number) => string): Promise<string[]> {
+  async prepare(gid: (worker: number) => string): Promise<void> {
     const results = await Promise.allSettled(
       this.all.map(async (w) => {
         await w.client.query(`PREPARE TRANSACTION ${quoteLiteral(gid(w.id))}`);
         this.prepared.set(w, gid(w.id));
-        return gid(w.id);
       }),
     );
-    const prepared = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw Object.assign(failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason)), { prepared });
-    return prepared;
+    if (failed) throw Object.assign(failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason)), { prepared: [...this.prepared.values()] });
   }
 
   /**
