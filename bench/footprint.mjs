@@ -5,11 +5,12 @@
 //  - Start-up: a one-row import by dataio and by psql \copy, alternating, and `node -e 0` (the floor any
 //    Node program pays here), medians of ROUNDS.
 // Env: ROUNDS (default 5). Data goes to bench/data/ (never committed).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startServers, stopServers } from '../scripts/pg-servers.mjs';
+import { timed } from './timed.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
@@ -26,20 +27,9 @@ function data(rows, format) {
   return file;
 }
 
+/** Timed, with stdin from a file when given (through sh, so that the child reads the file itself). */
 function run(cmd, args, stdinFile, env = process.env) {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn('sh', ['-c', stdinFile ? `"$0" "$@" < '${stdinFile}'` : '"$0" "$@"', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => {
-      const secs = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-      else resolve({ secs, out });
-    });
-  });
+  return timed('sh', ['-c', stdinFile ? `"$0" "$@" < '${stdinFile}'` : '"$0" "$@"', cmd, ...args], { env });
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

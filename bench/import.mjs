@@ -6,12 +6,13 @@
 // BENCH_ONLY=csv (only psql in one and two sessions and dataio CSV with defaults: for large ROWS, to
 // see how the gap to psql grows with the input).
 // Where /usr/bin/time exists, the dataio process's CPU seconds (user + system) are shown too.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, createReadStream, createWriteStream, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import pg from 'pg';
 import { startServers, stopServers } from '../scripts/pg-servers.mjs';
+import { timed } from './timed.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
@@ -27,21 +28,6 @@ const ndjson = join(dataDir, `bench-${ROWS}.ndjson`);
 const jsonArray = join(dataDir, `bench-${ROWS}.json`);
 const DDL = 'id bigint, name text, category text, value double precision, created_at timestamptz, description text';
 
-function sh(cmd, args, opts = {}) {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => {
-      const secs = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
-      else resolve({ secs, out, err });
-    });
-  });
-}
 
 async function splitHalves() {
   const a = join(dataDir, `bench-${ROWS}-a.csv`);
@@ -121,10 +107,10 @@ const dataio = (workers, file = csv, extra = []) => [process.execPath, [join(roo
 let importIds = 0;
 
 const allCases = [
-  ['psql \\copy, 1 session', async () => (await sh(...psqlCopy(csv))).secs],
+  ['psql \\copy, 1 session', async () => (await timed(...psqlCopy(csv))).secs],
   ['psql \\copy, 2 sessions on halves', async () => {
     const started = process.hrtime.bigint();
-    await Promise.all([sh(...psqlCopy(halfA)), sh(...psqlCopy(halfB))]);
+    await Promise.all([timed(...psqlCopy(halfA)), timed(...psqlCopy(halfB))]);
     return Number(process.hrtime.bigint() - started) / 1e9;
   }],
   ['dataio (defaults)', async () => run(dataio())],
@@ -147,7 +133,7 @@ const rss = {};
 const cpu = {};
 async function run([cmd, args], name, env) {
   const opts = env ? { env: { ...process.env, ...env } } : {};
-  const r = TIME ? await sh('/usr/bin/time', ['-f', 'dataio-cpu %U %S', cmd, ...args], opts) : await sh(cmd, args, opts);
+  const r = TIME ? await timed('/usr/bin/time', ['-f', 'dataio-cpu %U %S', cmd, ...args], opts) : await timed(cmd, args, opts);
   const summary = JSON.parse(r.out.trim().split('\n').pop());
   const label = name ?? (args.includes('--workers') ? `dataio --workers ${args[args.indexOf('--workers') + 1]}` : 'dataio (defaults)');
   rss[label] = Math.max(rss[label] ?? 0, summary.peakRssMB ?? 0);
@@ -174,7 +160,7 @@ try {
     writeFileSync(load, `LOAD CSV FROM '${csv}' (id, name, category, value, created_at, description)
       INTO ${server.url}?bench (id, name, category, value, created_at, description)
       WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"', fields escaped by double-quote;\n`);
-    const r = await sh('pgloader', ['--quiet', load]);
+    const r = await timed('pgloader', ['--quiet', load]);
     await check();
     times['pgloader (1 round)'] = [r.secs];
     console.error(`pgloader: ${r.secs.toFixed(2)} s`);
