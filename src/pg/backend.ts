@@ -1,0 +1,17 @@
+/**
+ * A connection's server process. The pid in the protocol's BackendKeyData is the server's own only on
+ * a direct connection: a pooler (PgBouncer) hands out one of its own making, so code that needs the
+ * real backend (to look it up in pg_locks or pg_stat_activity, or to cancel it) asks the server.
+ */
+import type pg from 'pg';
+
+/** The pid the protocol gave this connection (a pooler's made-up one behind PgBouncer). */
+export function backendPid(client: pg.Client): number {
+  return (client as unknown as { processID: number }).processID;
+}
+
+/** The server process serving this connection now (behind a pooler: for the current transaction). */
+export async function serverPid(client: pg.Client): Promise<number> {
+  const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return (r.rows[0] as { pid: number }).pid;
+}
