@@ -19,6 +19,11 @@ export interface CliIO {
   interrupt?: () => AbortSignal;
 }
 
+/** A command's body: resolves to the exit code. */
+export type Handler = (ctx: CommandContext, ...args: unknown[]) => Promise<number>;
+/** Wraps a handler into a commander action (main.ts makes it; every command file takes it). */
+export type Runner = (fn: Handler) => (...args: unknown[]) => Promise<void>;
+
 export class CommandContext {
   readonly config: Config;
   readonly io: CliIO;

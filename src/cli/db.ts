@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { DataioError, EXIT_OK } from '../errors.js';
 import { embeddedStatus, embeddedUrl, embeddedVersion, ensureEmbedded, stopEmbedded } from '../pg/embedded.js';
-import type { CommandContext } from './context.js';
-import type { Runner } from './main.js';
+import type { CommandContext, Runner } from './context.js';
 
 function describeTarget(ctx: CommandContext): string | undefined {
   const t = ctx.config.target;

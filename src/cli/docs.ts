@@ -4,8 +4,7 @@ import { DEFAULT_GET_WORKERS, DEFAULT_PUT_WORKERS } from '../docs/defaults.js';
 import type { DocumentListing } from '../docs/ls.js';
 import type { DocumentInfo } from '../docs/store.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
-import type { CommandContext } from './context.js';
-import type { Runner } from './main.js';
+import type { CommandContext, Runner } from './context.js';
 import { parsePositiveInt, parseSize } from './parse.js';
 
 const MAX_WORKERS = 64;

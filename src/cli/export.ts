@@ -4,7 +4,7 @@ import { DataioError, EXIT_OK, usage } from '../errors.js';
 import { EXPORT_FORMATS } from '../export/sql.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import { formatFromPath, parseChoice, parsePositiveInt } from './parse.js';
-import type { Runner } from './main.js';
+import type { Runner } from './context.js';
 
 interface ExportFlags {
   table?: string;

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { EXIT_OK, EXIT_REJECTED, usage } from '../errors.js';
-import type { ImportResult } from '../import/job.js';
+import type { ImportResult, NodesOption, OnConflict } from '../import/options.js';
 import { DEFAULT_WORKERS } from '../workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
-import type { CommandContext } from './context.js';
-import type { Runner } from './main.js';
-import { formatFromPath, parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
+import type { CommandContext, Runner } from './context.js';
+import { parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
 export const DEFAULT_SAMPLE = 1000;
 
@@ -32,6 +31,9 @@ interface ImportFlags {
   maxErrors?: string;
   rejects?: string;
   importId?: string;
+  onConflict?: string;
+  key?: string;
+  nodes?: string;
 }
 
 /** --on-error, --max-errors, --rejects and --import-id, checked. --max-errors and --rejects imply skip. */
@@ -48,19 +50,37 @@ export function errorOptions(f: ImportFlags): { onError: 'abort' | 'skip'; maxEr
   return { onError: given ?? (implied ? 'skip' : 'abort'), maxErrors, rejectsPath: f.rejects, importId };
 }
 
+/** --on-conflict and --key. */
+export function conflictOptions(f: ImportFlags): { onConflict: OnConflict; key: string[] | undefined } {
+  const onConflict = f.onConflict === undefined ? 'error' : parseChoice(f.onConflict, ['error', 'nothing', 'update'] as const, '--on-conflict');
+  const key = f.key === undefined ? undefined : parseColumnList(f.key, '--key');
+  if (key !== undefined && onConflict === 'error') throw usage('--key applies to --on-conflict nothing or update', 'add --on-conflict update (or nothing)');
+  return { onConflict, key };
+}
+
+/** --nodes auto|none|URL,URL. */
+export function nodesOption(value: string | undefined): NodesOption {
+  if (value === undefined || value === 'auto') return { kind: 'auto' };
+  if (value === 'none') return { kind: 'none' };
+  const urls = value.split(',').map((u) => u.trim());
+  if (urls.some((u) => !/^postgres(ql)?:\/\//.test(u))) throw usage(`--nodes takes auto, none, or postgresql:// URLs separated by commas, not '${value}'`);
+  return { kind: 'urls', urls };
+}
+
 export function defineImport(program: Command, run: Runner): void {
   program
     .command('import')
-    .summary('load CSV, TSV, NDJSON or a JSON array (plain or gzip, file or stdin) into a table over parallel COPY')
+    .summary('load CSV, TSV, NDJSON or JSON arrays (files, directories or stdin; plain or gzip) into a table over parallel COPY')
     .description(
-      'Load a CSV, TSV, NDJSON or JSON-array file (or stdin, as -) into a table. The input is cut into\n' +
-        'batches at record boundaries and loaded over parallel COPY connections. For CSV and TSV,\n' +
-        'PostgreSQL parses every value; JSON records become COPY rows with numbers kept exactly. All or\n' +
-        'nothing: when the import fails, the table is left as it was.',
+      'Load CSV, TSV, NDJSON or JSON-array files (a directory means its files, sorted by name; - means stdin) into a table. ' +
+        'The input is cut into batches at record boundaries and loaded over parallel COPY connections. For CSV and TSV, ' +
+        'PostgreSQL parses every value; JSON records become COPY rows with numbers kept exactly. All or nothing: when the ' +
+        'import fails, the table is left as it was (with --import-id, the batches that are in stay, and the same command ' +
+        'loads the rest). Several inputs are one import.',
     )
-    .argument('<input>', 'input file, or - for stdin (gzip is detected by its magic bytes)')
-    .option('-t, --table <name>', 'target table, as table or schema.table (default: the file name)')
-    .option('-f, --format <format>', 'csv, tsv (PostgreSQL text format), ndjson or json; default from the extension, else csv')
+    .argument('<input...>', 'input files, directories, or - for stdin (gzip is detected by its magic bytes)')
+    .option('-t, --table <name>', 'target table, as table or schema.table (default: the file name, with one input file)')
+    .option('-f, --format <format>', 'csv, tsv (PostgreSQL text format), ndjson or json; default from each file\'s extension, else csv')
     .option('--delimiter <char>', "field delimiter (default ',' for csv, tab for tsv)")
     .option('--quote <char>', 'CSV quote character (default ")')
     .option('--escape <char>', 'CSV escape character (default: the quote character)')
@@ -70,8 +90,10 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--columns <a,b,c>', 'the columns the input fields go to, in order')
     .option('--create', 'create the table, inferring column types from a sample of rows')
     .option('--truncate', 'empty the table first, inside the same all-or-nothing transaction')
+    .option('--on-conflict <what>', 'a key the table has already: error (default), nothing (keep the table\'s row) or update (take the input\'s); a key the input holds twice: the last one wins')
+    .option('--key <a,b>', 'with --on-conflict: the columns that identify a row (default: the primary key)')
     .option('--encoding <name>', 'input encoding, as PostgreSQL names it (default UTF8)')
-    .option('-w, --workers <n>', `parallel COPY connections (default ${DEFAULT_WORKERS}; for a server on this machine, one per CPU core)`)
+    .option('-w, --workers <n>', `parallel COPY connections (default ${DEFAULT_WORKERS}; for a server on this machine, one per CPU core; one for an input of one batch)`)
     .option('--batch-size <size>', 'bytes per COPY batch, e.g. 1MB (default 4MB, less with many workers: 2 × workers batches stay within 64MB)')
     .option('--sample <rows>', 'rows read to infer types with --create', String(DEFAULT_SAMPLE))
     .option('--json-path <a.b>', 'JSON: import the array at this path inside a top-level object')
@@ -79,8 +101,9 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--jsonb-column <name>', 'JSON: load each whole record into this one jsonb column')
     .option('--on-error <mode>', 'abort: the first bad row fails the import (default); skip: reject bad rows, load the rest')
     .option('--max-errors <n>', 'with skip: fail the import (as abort) when more than n rows are rejected (implies --on-error skip)')
-    .option('--rejects <file>', 'with skip: where rejected records go, as valid input; FILE.log says why (default: INPUT.rejects.EXT next to the input; implies --on-error skip)')
-    .option('--import-id <id>', 'resumable: commit batch by batch with a ledger under this id; run the same command again to load only what is missing')
+    .option('--rejects <file>', 'with skip: where rejected records go, as valid input; FILE.log says why (default: INPUT.rejects.EXT next to the first input; implies --on-error skip)')
+    .option('--import-id <id>', 'resumable: commit batch by batch with a ledger under this id; run the same command again to load only what is missing; several processes with the same id share the work')
+    .option('--nodes <nodes>', 'Citus: where COPY connections go: auto (every node pg_dist_node lists, default), none (only --db), or postgresql:// URLs separated by commas')
     .option('--json', 'print the summary as one JSON object on stdout')
     .addHelpText(
       'after',
@@ -91,40 +114,40 @@ export function defineImport(program: Command, run: Runner): void {
         '  $ dataio import events.ndjson --table events --create\n' +
         '  $ dataio import big.csv --table t --on-error skip --max-errors 100   # bad rows to big.rejects.csv\n' +
         '  $ dataio import huge.csv --table t --import-id huge-2026-11-28      # after a crash: same command again\n' +
+        '  $ dataio import incoming/2026-12-01/ --table events --on-conflict update --import-id events-2026-12-01\n' +
         '  $ curl -s https://api.example.com/export | dataio import - --format json --json-path data.items --table items',
     )
     .action(
-      run(async (ctx, input, flags) => {
+      run(async (ctx, inputs, flags) => {
         const f = flags as ImportFlags;
-        const path = input as string;
-        const table = f.table ?? tableFromPath(path);
-        if (table === undefined) throw usage('--table is required when reading stdin');
-        const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : (formatFromPath(path) ?? 'csv');
+        const paths = inputs as string[];
+        const table = f.table ?? (paths.length === 1 ? tableFromPath(paths[0] as string) : undefined);
+        if (table === undefined) throw usage(paths.length === 1 ? '--table is required when reading stdin' : '--table is required with several inputs');
+        const format = f.format !== undefined ? parseChoice(f.format, ['csv', 'tsv', 'ndjson', 'json'] as const, '--format') : undefined;
         const workers: number | 'auto' = f.workers === undefined ? 'auto' : parsePositiveInt(f.workers, '--workers', 1000);
         const batchSize: number | 'auto' = f.batchSize === undefined ? 'auto' : parseSize(f.batchSize, '--batch-size');
         const sampleRows = parsePositiveInt(f.sample, '--sample');
         const hooks = {
           progress: (total: number | undefined) => ctx.progress(`import ${table}`, total),
           warn: (m: string) => ctx.warn(m),
+          note: (m: string) => ctx.note(m),
           ...(ctx.io.interrupt !== undefined ? { signal: ctx.io.interrupt() } : {}),
         };
-        const common = { input: path, table, create: f.create === true, truncate: f.truncate === true, workers, batchSize, sampleRows, ...errorOptions(f) };
-        let result: ImportResult;
-        if (format === 'ndjson' || format === 'json') {
-          const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
-          if (csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${format.toUpperCase()}`);
-          const target = await ctx.target();
-          // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
-          const { importJson } = await import('../import/import-json.js');
-          const json = { format, jsonPath: f.jsonPath, ignoreUnknown: f.ignoreUnknown === true, jsonbColumn: f.jsonbColumn };
-          result = await importJson(target, { ...common, ...json }, hooks);
-        } else {
-          const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
-          if (jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
-          const target = await ctx.target();
-          const { importDelimited } = await import('../import/import-delimited.js');
-          const delimited = {
-            format: format === 'tsv' ? ('text' as const) : ('csv' as const),
+        const csvOnly = (['delimiter', 'quote', 'escape', 'null', 'columns', 'encoding'] as const).find((k) => f[k] !== undefined);
+        const jsonOnly = (['jsonPath', 'ignoreUnknown', 'jsonbColumn'] as const).find((k) => f[k] !== undefined);
+        const options = {
+          inputs: paths,
+          table,
+          format,
+          create: f.create === true,
+          truncate: f.truncate === true,
+          workers,
+          batchSize,
+          sampleRows,
+          ...errorOptions(f),
+          ...conflictOptions(f),
+          nodes: nodesOption(f.nodes),
+          csv: {
             delimiter: f.delimiter === undefined ? undefined : parseChar(f.delimiter, '--delimiter'),
             quote: f.quote === undefined ? undefined : parseChar(f.quote, '--quote'),
             escape: f.escape === undefined ? undefined : parseChar(f.escape, '--escape'),
@@ -132,9 +155,16 @@ export function defineImport(program: Command, run: Runner): void {
             header: f.header,
             columns: f.columns === undefined ? undefined : parseColumnList(f.columns),
             encoding: f.encoding,
-          };
-          result = await importDelimited(target, { ...common, ...delimited }, hooks);
-        }
+          },
+          json: { jsonPath: f.jsonPath, ignoreUnknown: f.ignoreUnknown === true, jsonbColumn: f.jsonbColumn },
+        };
+        const target = await ctx.target();
+        // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
+        const { importInputs, inputFormatOf } = await import('../import/import.js');
+        const kind = await inputFormatOf(paths, format);
+        if ((kind === 'ndjson' || kind === 'json') && csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${kind.toUpperCase()}`);
+        if ((kind === 'csv' || kind === 'tsv') && jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
+        const result = await importInputs(target, options, hooks);
         report(ctx, result, f.json === true);
         return result.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
       }),
@@ -152,6 +182,8 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
         rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)),
         batches: r.batches,
         workers: r.workers,
+        files: r.files,
+        commit: r.commit,
         created: r.created,
         rejected: r.rejected,
         ...(r.rejectsFile !== undefined ? { rejectsFile: r.rejectsFile, rejectsLog: r.rejectsLog } : {}),
@@ -165,9 +197,10 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
     ctx.note(`import ${JSON.stringify(r.importId)} into ${r.table} was already complete (${formatCount(r.earlierRows ?? 0)} rows): nothing to do`);
   } else {
     const rate = formatCount(r.rows / Math.max(r.seconds, 1e-3));
-    const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)}` : '';
+    const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)} or other processes` : '';
+    const files = r.files > 1 ? ` from ${r.files} files` : '';
     ctx.note(
-      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)}) into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'})${earlier}`,
+      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)})${files} into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'})${earlier}`,
     );
   }
   if (r.rejected > 0) {

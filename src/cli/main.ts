@@ -7,14 +7,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { PROGRESS_MODES, type RawOptions } from '../config.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exitCodeFor, formatError } from '../errors.js';
 import { outputError, removePendingTemporaryFiles } from '../io/output.js';
-import { CommandContext, type CliIO } from './context.js';
+import { CommandContext, type CliIO, type Runner } from './context.js';
 import { defineDb } from './db.js';
 import { defineDocs } from './docs.js';
 import { defineExport } from './export.js';
 import { defineImport } from './import.js';
-
-export type Handler = (ctx: CommandContext, ...args: unknown[]) => Promise<number>;
-export type Runner = (fn: Handler) => (...args: unknown[]) => Promise<void>;
 
 /** dataio's version, from its package.json (found upwards: this file may be dist/src/cli or the bundle in dist). */
 function version(): string {

@@ -57,23 +57,13 @@ export function parseChar(value: string, flag: string): string {
   return v;
 }
 
-export function parseColumnList(value: string): string[] {
+export function parseColumnList(value: string, flag = '--columns'): string[] {
   const cols = value.split(',').map((c) => c.trim());
-  if (cols.some((c) => c === '')) throw usage(`--columns takes a comma-separated list of names, not '${value}'`);
+  if (cols.some((c) => c === '')) throw usage(`${flag} takes a comma-separated list of names, not '${value}'`);
   return cols;
 }
 
-export type InputFormat = 'csv' | 'tsv' | 'ndjson' | 'json';
-
-/** The format a path's extension names (.csv .tsv .ndjson .jsonl .json, each optionally .gz). */
-export function formatFromPath(path: string): InputFormat | undefined {
-  const p = path.toLowerCase().replace(/\.gz$/, '');
-  if (p.endsWith('.csv')) return 'csv';
-  if (p.endsWith('.tsv') || p.endsWith('.tab')) return 'tsv';
-  if (p.endsWith('.ndjson') || p.endsWith('.jsonl')) return 'ndjson';
-  if (p.endsWith('.json')) return 'json';
-  return undefined;
-}
+export { formatFromPath } from '../io/formats.js';
 
 /** Default table name from an input path: `data/Users 2024.csv.gz` → `users_2024`. */
 export function tableFromPath(path: string): string | undefined {

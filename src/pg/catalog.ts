@@ -9,28 +9,66 @@ export interface ColumnInfo {
   type: string;
 }
 
+/** How Citus keeps a table: spread over the workers by a column, copied to every node, or on the coordinator alone. */
+export type CitusKind = 'distributed' | 'reference' | 'local';
+
 export interface TableInfo {
   oid: number;
   /** Schema-qualified, quoted: safe to put into SQL. */
   sql: string;
   display: string;
+  /** The schema and the name as the catalog has them. */
+  schema: string;
+  name: string;
   /** pg_class.relkind: 'r' table, 'p' partitioned table, 'f' foreign table, 'v' view… */
   kind: string;
   columns: ColumnInfo[];
+  /** The primary key's columns, in key order ([] when there is none). */
+  primaryKey: string[];
+  /** On a Citus cluster, a table Citus manages: how, and (distributed) by which column. */
+  citus?: { kind: CitusKind; column: string | null } | undefined;
 }
 
-/** The table, its schema, kind and columns, in one round trip (it is on the path to an import's first batch). */
-export async function lookupTable(client: pg.Client, t: TableName): Promise<TableInfo | undefined> {
-  const r = await client.query<{ oid: string; schema: string; kind: string; columns: ColumnInfo[] }>(
-    `SELECT c.oid, n.nspname AS schema, c.relkind AS kind,
+/**
+ * The table, its schema, kind, columns and primary key (and with `citus`, how Citus keeps it), in one
+ * round trip: it is on the path to an import's first batch.
+ */
+export async function lookupTable(client: pg.Client, t: TableName, citus = false): Promise<TableInfo | undefined> {
+  const citusSql = citus
+    ? `, (SELECT json_build_object('method', p.partmethod, 'repmodel', p.repmodel, 'colocated', p.colocationid <> 0,
+                                  'column', CASE WHEN p.partmethod = 'h' THEN column_to_column_name(p.logicalrelid, p.partkey) END)
+           FROM pg_dist_partition p WHERE p.logicalrelid = c.oid) AS citus`
+    : '';
+  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; columns: ColumnInfo[]; pk: string[]; citus?: { method: string; repmodel: string; colocated: boolean; column: string | null } | null }>(
+    `SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
             coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
-                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
+            coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+                        FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                       WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk${citusSql}
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = to_regclass($1)`,
     [qualifiedName(t)],
   );
   const row = r.rows[0];
   if (row === undefined) return undefined;
-  const full: TableName = { schema: row.schema, name: t.name };
-  return { oid: Number(row.oid), sql: qualifiedName(full), display: displayName(t), kind: row.kind, columns: row.columns };
+  const full: TableName = { schema: row.schema, name: row.name };
+  const info: TableInfo = {
+    oid: Number(row.oid),
+    sql: qualifiedName(full),
+    display: displayName(t),
+    schema: row.schema,
+    name: row.name,
+    kind: row.kind,
+    columns: row.columns,
+    primaryKey: row.pk,
+  };
+  if (row.citus) {
+    // A table without a shard key in a colocation group (schema-based sharding) lives on one worker: distributed too.
+    const c = row.citus;
+    const kind: CitusKind = c.method === 'h' || (c.repmodel !== 't' && c.colocated) ? 'distributed' : c.repmodel === 't' ? 'reference' : 'local';
+    info.citus = { kind, column: row.citus.column };
+  }
+  return info;
 }

@@ -154,6 +154,39 @@ async function connectOnce(target: ConnectionTarget, applicationName: string): P
   return client;
 }
 
+/** The same target, at another host and port (a Citus node reached with the coordinator's credentials). */
+export function atHostPort(target: ConnectionTarget, host: string, port: number): ConnectionTarget {
+  const cfg = target.clientConfig;
+  const display = `${host}:${port}`;
+  if (typeof cfg.connectionString === 'string') {
+    const u = new URL(cfg.connectionString);
+    u.hostname = host.includes(':') ? `[${host}]` : host;
+    u.port = String(port);
+    u.searchParams.delete('host');
+    u.searchParams.delete('port');
+    return { clientConfig: { ...cfg, connectionString: u.toString() }, display, local: isLocalHost(host) };
+  }
+  return { clientConfig: { ...cfg, host, port }, display, local: isLocalHost(host) };
+}
+
+/** A target from a URL the user named (--nodes). */
+export function targetOfUrl(url: string): ConnectionTarget {
+  return urlTarget(url);
+}
+
+/**
+ * Where COPY connections may go on a Citus cluster: the URLs the user named, or every active primary
+ * node pg_dist_node lists (the one we are connected to included), reached with our credentials.
+ */
+export async function nodeTargets(client: pg.Client, target: ConnectionTarget, nodes: { kind: 'auto' } | { kind: 'urls'; urls: string[] }): Promise<ConnectionTarget[]> {
+  if (nodes.kind === 'urls') return nodes.urls.map(urlTarget);
+  const r = await client.query<{ host: string; port: number; here: boolean }>(
+    `SELECT nodename AS host, nodeport AS port, groupid = (SELECT groupid FROM pg_dist_local_group) AS here
+       FROM pg_dist_node WHERE isactive AND noderole = 'primary' AND (shouldhaveshards OR groupid = 0) ORDER BY groupid`,
+  );
+  return r.rows.map((n) => (n.here ? target : atHostPort(target, n.host, n.port)));
+}
+
 /** Run fn with a connected client, always closing it. */
 export async function withClient<T>(target: ConnectionTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connectClient(target);

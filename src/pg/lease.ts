@@ -41,40 +41,64 @@ export interface Holder {
 
 const SERVER_SQL = `coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port')`;
 
+/** Select-list items that tell who we are (see holderFrom): fold them into a query that runs anyway. */
+export const HOLDER_SELECT = `${SERVER_SQL} AS holder_server, pg_backend_pid() AS holder_pid,
+            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS holder_start`;
+
+export interface HolderRow {
+  holder_server: string;
+  holder_pid: number;
+  holder_start: Date | null;
+}
+
 /**
- * Who we are, from the coordinating connection: a pooler (PgBouncer) hands the client a made-up
- * BackendKeyData, so the pid the protocol gave us differs from pg_backend_pid() exactly when a pooler
- * sits in between.
+ * Who we are, from a row of HOLDER_SELECT on the coordinating connection: a pooler (PgBouncer) hands
+ * the client a made-up BackendKeyData, so the pid the protocol gave us differs from pg_backend_pid()
+ * exactly when a pooler sits in between.
  */
+export function holderFrom(client: pg.Client, row: HolderRow, owner = newOwner()): Holder {
+  const pooled = backendPid(client) !== row.holder_pid;
+  return { owner, server: row.holder_server, pid: pooled ? null : row.holder_pid, started: pooled ? null : row.holder_start, pooled };
+}
+
+/** Who we are, in a round trip of its own. */
 export async function holderOf(client: pg.Client, owner = newOwner()): Promise<Holder> {
-  const r = await client.query<{ server: string; pid: number; started: Date | null }>(
-    `SELECT ${SERVER_SQL} AS server, pg_backend_pid() AS pid,
-            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS started`,
-  );
-  const row = r.rows[0] as { server: string; pid: number; started: Date | null };
-  const pooled = backendPid(client) !== row.pid;
-  return { owner, server: row.server, pid: pooled ? null : row.pid, started: pooled ? null : row.started, pooled };
+  const r = await client.query<HolderRow>(`SELECT ${HOLDER_SELECT}`);
+  return holderFrom(client, r.rows[0] as HolderRow, owner);
 }
 
 export function newOwner(): string {
   return randomBytes(8).toString('hex');
 }
 
-/** A leased row as read back. */
+/** A leased row as read back (LEASE_SELECT), with the server's clock. */
 export interface LeaseRow {
   owner: string | null;
   lease_until: Date | null;
+  /** lease_until exactly (a Date keeps milliseconds, the column microseconds): what a compare-and-set compares. */
+  lease_stamp: string | null;
   holder_server: string | null;
   holder_pid: number | null;
   holder_start: Date | null;
+  now: Date;
 }
 
-/** The lease columns of a row, for a SELECT: `alias.owner, alias.lease_until, …`. */
-export function leaseSelect(alias: string): string {
-  return ['owner', 'lease_until', 'holder_server', 'holder_pid', 'holder_start'].map((c) => `${alias}.${c}`).join(', ');
+/** The select list of a leased row (LeaseRow). */
+export const LEASE_SELECT = 'owner, lease_until, lease_until::text AS lease_stamp, holder_server, holder_pid, holder_start, now() AS now';
+
+/**
+ * A compare-and-set condition: the lease is still the one read (`row`), neither renewed nor taken
+ * since; parameters $first (owner) and $first+1 (leaseUnchangedParams).
+ */
+export function leaseUnchanged(first: number): string {
+  return `owner IS NOT DISTINCT FROM $${first} AND lease_until::text IS NOT DISTINCT FROM $${first + 1}`;
 }
 
-/** Values for the lease columns (owner, lease_until, holder_server, holder_pid, holder_start), as SQL expressions of parameters $n… */
+export function leaseUnchangedParams(row: LeaseRow): unknown[] {
+  return [row.owner, row.lease_stamp];
+}
+
+/** Values for the lease columns (owner, lease_until, holder_server, holder_pid, holder_start), parameters $first… (leaseParams). */
 export function leaseValues(first: number): string {
   return `$${first}, now() + make_interval(secs => $${first + 1}), $${first + 2}, $${first + 3}, $${first + 4}`;
 }
@@ -87,6 +111,9 @@ export function leaseParams(h: Holder, seconds = leaseSeconds()): unknown[] {
 export function leaseAssign(first: number): string {
   return `owner = $${first}, lease_until = now() + make_interval(secs => $${first + 1}), holder_server = $${first + 2}, holder_pid = $${first + 3}, holder_start = $${first + 4}`;
 }
+
+/** The columns leaseValues fills, for an INSERT's column list. */
+export const LEASE_COLUMNS = 'owner, lease_until, holder_server, holder_pid, holder_start';
 
 /**
  * The backends alive on the server `client` is connected to, as a set of "pid@start" keys, to judge
@@ -111,7 +138,7 @@ export async function liveBackends(client: pg.Client): Promise<{ server: string;
  * connection was not pooled) its holder's backend is gone. `now` is the server's clock (compare
  * expiries with the server's time, never with ours).
  */
-export function leaseOver(l: LeaseRow, now: Date, live: { server: string; alive(pid: number, started: Date | null): boolean } | undefined): boolean {
+export function leaseOver(l: Omit<LeaseRow, 'now' | 'lease_stamp'>, now: Date, live: { server: string; alive(pid: number, started: Date | null): boolean } | undefined): boolean {
   if (l.owner === null || l.lease_until === null) return true;
   if (l.lease_until.getTime() <= now.getTime()) return true;
   if (live === undefined || l.holder_pid === null || l.holder_server !== live.server) return false;

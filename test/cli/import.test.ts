@@ -167,7 +167,8 @@ for (const server of testServers()) {
 
     it('uses fewer workers, with a warning, when the server has fewer connections free', async () => {
       const t = await create(server, 'id int, name text, amount numeric');
-      const r = await runCli(['import', file('w.csv', bigCsv(100)), '--table', t, '--workers', '1000', ...db]);
+      // More than one batch: a small input is loaded over one connection whatever --workers says.
+      const r = await runCli(['import', file('w.csv', bigCsv(100)), '--table', t, '--workers', '1000', '--batch-size', '1KB', ...db]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /warning: the server has \d+ free connections: using \d+ workers instead of 1000/);
     });

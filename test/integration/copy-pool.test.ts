@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CopyPool } from '../../src/import/copy-pool.js';
+import { CopyPool } from '../../src/import/load/copy-pool.js';
 import { query, testServers, uniqueName, type TestServer } from '../support/env.js';
 
 /** Our pool's connections, as the server sees them. */
@@ -28,7 +28,8 @@ for (const server of testServers()) {
     const target = { clientConfig: { connectionString: server.url }, display: server.name, local: true };
 
     it('limit() closes the idle connections beyond the new count', async () => {
-      const pool = new CopyPool({ target, maxWorkers: 3, transactions: 'import', warn: () => undefined });
+      const pool = new CopyPool({ targets: [target], maxWorkers: 3, warn: () => undefined });
+      pool.configure({ transactions: 'import' });
       try {
         pool.prewarm();
         await until('3 connections', async () => pool.size === 3 && (await poolBackends(server)) >= 3);
@@ -48,7 +49,8 @@ for (const server of testServers()) {
     it('commitPrepared() commits on each worker and hands back what a lost connection could not', async () => {
       const t = uniqueName('cp');
       await query(server, `CREATE TABLE ${t} (w int)`);
-      const pool = new CopyPool({ target, maxWorkers: 3, transactions: 'import', warn: () => undefined });
+      const pool = new CopyPool({ targets: [target], maxWorkers: 3, warn: () => undefined });
+      pool.configure({ transactions: 'import' });
       const gid = (w: number) => `dataio_test_${t}_${w}`;
       try {
         // One row per connection, each in its connection's open transaction.

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { importDelimited, type DelimitedImportOptions } from '../../src/import/import-delimited.js';
+import { importInputs, type ImportOptions } from '../../src/import/import.js';
 import { READ_CHUNK } from '../../src/io/input.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
-import { csvDialect, makeScanner } from '../../src/import/scanner.js';
+import { csvDialect, makeScanner } from '../../src/import/cut/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
 import { scratch } from '../support/files.js';
 import { testServers, uniqueName } from '../support/env.js';
@@ -18,8 +18,22 @@ const { file: writeInput } = scratch('diff');
 
 const hooks = { progress: () => ({ update: () => undefined, stop: () => undefined }), warn: () => undefined };
 
-function opts(input: string, table: string, workers: number, batchSize: number): DelimitedImportOptions {
-  return { input, table, format: 'csv', header: true, create: false, truncate: false, workers, batchSize, sampleRows: 100, onError: 'abort' };
+function opts(input: string, table: string, workers: number, batchSize: number): ImportOptions {
+  return {
+    inputs: [input],
+    table,
+    format: 'csv',
+    create: false,
+    truncate: false,
+    workers,
+    batchSize,
+    sampleRows: 100,
+    onError: 'abort',
+    onConflict: 'error',
+    nodes: { kind: 'none' },
+    csv: { header: true },
+    json: { ignoreUnknown: false },
+  };
 }
 
 /** Damage a CSV so that PostgreSQL rejects it: an extra field, or a quote that never closes. */
@@ -86,7 +100,7 @@ for (const server of testServers()) {
         await client.query(`COPY ${ref} FROM '${input}' (FORMAT csv, HEADER true)`);
         for (const [workers, batch] of [[1, 1024], [4, 1024], [32, 1024], [4, 64 * 1024]] as const) {
           const t = await fresh(3);
-          const res = await importDelimited(target, opts(input, t, workers, batch), hooks);
+          const res = await importInputs(target, opts(input, t, workers, batch), hooks);
           await sameRows(ref, t);
           const n = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ref}`);
           assert.equal(String(res.rows), n.rows[0]?.n, 'the reported row count is the loaded count');
@@ -103,7 +117,7 @@ for (const server of testServers()) {
       await client.query(`COPY ${ref} FROM '${input}' (FORMAT csv, HEADER true)`);
       for (const [workers, batch] of [[4, 16 * 1024], [2, 300 * 1024], [3, 4096]] as const) {
         const t = await fresh(3);
-        const res = await importDelimited(target, opts(input, t, workers, batch), hooks);
+        const res = await importInputs(target, opts(input, t, workers, batch), hooks);
         await sameRows(ref, t);
         const n = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${ref}`);
         assert.equal(String(res.rows), n.rows[0]?.n, `workers ${workers}, batch ${batch}: the reported row count is the loaded count`);
@@ -119,7 +133,7 @@ for (const server of testServers()) {
         for (const workers of [1, 4]) {
           const t = await fresh(3);
           await client.query(`INSERT INTO ${t} VALUES ('keep', 'me', 'please')`);
-          await assert.rejects(importDelimited(target, opts(input, t, workers, 1024), hooks), (err: Error) => {
+          await assert.rejects(importInputs(target, opts(input, t, workers, 1024), hooks), (err: Error) => {
             assert.match(err.message, /import into \S+ failed/);
             return true;
           });

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
-import { LOCK_SPACE } from '../../src/pg/dataio-schema.js';
-import { decideCommit, DECISIONS, ensureDecisionTable, gidFor, newImportId } from '../../src/import/two-phase.js';
+import { beginDecision, decideCommit, DECISIONS, ensureDecisionTable, gidFor, newImportId } from '../../src/import/commit/two-phase.js';
+import { holderOf } from '../../src/pg/lease.js';
 import { scratch } from '../support/files.js';
 import { query, runCli, testServers, uniqueName } from '../support/env.js';
 
@@ -27,16 +27,25 @@ async function prepared(url: string, table: string, id: number, gid: string): Pr
 
 for (const server of testServers()) {
   describe(`two-phase commit on ${server.name}`, () => {
-    it('recording a decision twice fails and leaves the session usable (no aborted transaction)', async () => {
+    it('a decision is taken once, by the holder of the preparing row, and a failed one leaves the session usable', async () => {
       const c = new pg.Client({ connectionString: server.url });
       await c.connect();
       try {
         await ensureDecisionTable(c);
+        const holder = await holderOf(c);
+        const other = await holderOf(c);
         const id = newImportId();
-        await decideCommit(c, id);
-        await assert.rejects(decideCommit(c, id), /duplicate key/);
+        // Nothing prepares under this id: nothing to decide.
+        assert.equal(await decideCommit(c, id, holder), false);
+        await beginDecision(c, id, holder);
+        // Another process cannot decide it; its holder can, once.
+        assert.equal(await decideCommit(c, id, other), false);
+        assert.equal(await decideCommit(c, id, holder), true);
+        assert.equal(await decideCommit(c, id, holder), false);
+        assert.deepEqual((await c.query(`SELECT state FROM ${DECISIONS} WHERE import_id = $1`, [id])).rows, [{ state: 'decided' }]);
+        // A second preparing row for the same id fails (primary key) and the session stays usable.
+        await assert.rejects(beginDecision(c, id, holder), /duplicate key/);
         assert.deepEqual((await c.query('SELECT 1 AS ok')).rows, [{ ok: 1 }]);
-        assert.deepEqual((await c.query(`SELECT count(*)::int AS n FROM ${DECISIONS} WHERE import_id = $1`, [id])).rows, [{ n: 1 }]);
         await c.query(`DELETE FROM ${DECISIONS} WHERE import_id = $1`, [id]);
       } finally {
         await c.end();
@@ -65,25 +74,31 @@ for (const server of testServers()) {
       const alive = newImportId();
       await prepared(server.url, t, 1, gidFor(decided, 0));
       await prepared(server.url, t, 2, gidFor(decided, 1));
-      await query(server, `INSERT INTO ${DECISIONS} (import_id) VALUES ($1)`, [decided]);
+      await query(server, `INSERT INTO ${DECISIONS} (import_id, state) VALUES ($1, 'decided')`, [decided]);
       await prepared(server.url, t, 3, gidFor(undecided, 0));
       await prepared(server.url, t, 4, gidFor(undecided, 1));
+      // An import still preparing: its coordinator's connection is alive and its lease runs.
       const holder = new pg.Client({ connectionString: server.url });
       await holder.connect();
       try {
-        await holder.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE + 1, alive]);
+        await beginDecision(holder, alive, await holderOf(holder));
+        // An import whose lease ran out while preparing: its process is gone, it is rolled back.
+        const gone = newImportId();
+        await query(server, `INSERT INTO ${DECISIONS} (import_id, state, owner, lease_until) VALUES ($1, 'preparing', 'x', now() - interval '1 second')`, [gone]);
+        await prepared(server.url, t, 6, gidFor(gone, 0));
         await prepared(server.url, t, 5, gidFor(alive, 0));
         const other = uniqueName('o');
         await query(server, `CREATE TABLE ${other} (id int)`);
         const r = await runCli(['import', file('o.csv', 'id\n1\n'), '--table', other, '--db', server.url, '--progress', 'none']);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, /finished the commit of an interrupted import \(2 prepared transactions\)/);
-        assert.match(r.stderr, /rolled back an interrupted import \(2 prepared transactions\)/);
+        assert.match(r.stderr, /rolled back an interrupted import \(3 prepared transactions\)/);
         assert.deepEqual(await query(server, `SELECT id FROM ${t} ORDER BY id`), [{ id: 1 }, { id: 2 }]);
         assert.deepEqual(await query(server, "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE 'dataio%'"), [{ gid: gidFor(alive, 0) }]);
-        assert.deepEqual(await query(server, `SELECT import_id FROM ${DECISIONS} WHERE import_id = $1`, [decided]), []);
+        assert.deepEqual(await query(server, `SELECT import_id FROM ${DECISIONS} WHERE import_id = ANY($1)`, [[decided, gone]]), []);
       } finally {
         await query(server, `ROLLBACK PREPARED '${gidFor(alive, 0)}'`).catch(() => undefined);
+        await query(server, `DELETE FROM ${DECISIONS} WHERE import_id = $1`, [alive]);
         await holder.end();
       }
     });

@@ -77,6 +77,6 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, ms = 
 export async function ledgerBatches(server: TestServer, id: string): Promise<number> {
   const exists = await query<{ ok: boolean }>(server, `SELECT to_regclass('dataio.import_batches') IS NOT NULL AS ok`);
   if (exists[0]?.ok !== true) return 0;
-  const r = await query<{ n: string }>(server, 'SELECT count(*) AS n FROM dataio.import_batches WHERE import_id = $1', [id]);
+  const r = await query<{ n: string }>(server, "SELECT count(*) AS n FROM dataio.import_batches WHERE import_id = $1 AND state = 'done'", [id]);
   return Number(r[0]?.n ?? 0);
 }

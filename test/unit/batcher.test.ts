@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Batcher, type Batch } from '../../src/import/batcher.js';
-import { csvDialect, findFirstRecord, makeScanner, TEXT_DIALECT, type Dialect, type Eol } from '../../src/import/scanner.js';
+import { Batcher, type Batch } from '../../src/import/cut/batcher.js';
+import { csvDialect, findFirstRecord, makeScanner, TEXT_DIALECT, type Dialect, type Eol } from '../../src/import/cut/scanner.js';
 import { generateCsv } from '../support/csvgen.js';
 
 /** Independent reference: record end offsets by a plain byte loop over the whole input. */

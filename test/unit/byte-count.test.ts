@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countByte, simdAvailable } from '../../src/import/byte-count.js';
+import { countByte, simdAvailable } from '../../src/import/cut/byte-count.js';
 import { rng } from '../support/csvgen.js';
 
 function reference(buf: Buffer, byte: number, from: number, to: number): number {

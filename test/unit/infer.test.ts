@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fitsBigint, fitsNumeric, inferType, inferTypes, timestampKind } from '../../src/import/infer.js';
+import { fitsBigint, fitsNumeric, inferType, inferTypes, timestampKind } from '../../src/import/plan/infer.js';
 
 describe('type inference', () => {
   it('chooses bigint only for integers that come back as written', () => {

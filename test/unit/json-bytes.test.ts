@@ -3,9 +3,9 @@
 // the same records, lines and offsets, the same errors, on random and edge-case input fed in pieces.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from '../../src/import/json/byte-rows.js';
-import { JsonArrayByteCutter, JsonArrayCutter, JsonInputError, NdjsonByteCutter, NdjsonCutter } from '../../src/import/json/records.js';
-import { RowBuilder, wholeRecordInto, type RowColumn } from '../../src/import/json/rows.js';
+import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from '../../src/import/cut/json/byte-rows.js';
+import { JsonArrayByteCutter, JsonArrayCutter, JsonInputError, NdjsonByteCutter, NdjsonCutter } from '../../src/import/cut/json/records.js';
+import { RowBuilder, wholeRecordInto, type RowColumn } from '../../src/import/cut/json/rows.js';
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 function rng(seed: number): () => number {

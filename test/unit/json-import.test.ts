@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { JsonSampler } from '../../src/import/json/infer-json.js';
-import { JsonArrayCutter, JsonInputError, NdjsonCutter } from '../../src/import/json/records.js';
-import { copyEscape, RowBuilder, UnknownKeyError } from '../../src/import/json/rows.js';
-import { JsonSyntaxError, scanObject } from '../../src/import/json/scan.js';
+import { JsonSampler } from '../../src/import/plan/infer-json.js';
+import { JsonArrayCutter, JsonInputError, NdjsonCutter } from '../../src/import/cut/json/records.js';
+import { copyEscape, RowBuilder, UnknownKeyError } from '../../src/import/cut/json/rows.js';
+import { JsonSyntaxError, scanObject } from '../../src/import/cut/json/scan.js';
 
 type Rec = [string, number, number];
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findSiblingWaits } from '../../src/import/sibling-wait.js';
+import { findSiblingWaits } from '../../src/import/load/sibling-wait.js';
 
 describe('findSiblingWaits', () => {
   it('reports only waits of one of our backends on another of ours', () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DelimitedRecords } from '../../src/import/csv-records.js';
-import { defaultRejectsPath, InOrder } from '../../src/import/rejects.js';
-import { csvDialect, TEXT_DIALECT } from '../../src/import/scanner.js';
-import { loadSkipping, type RecordSet } from '../../src/import/skip.js';
-import type { Batch } from '../../src/import/batcher.js';
+import { DelimitedRecords } from '../../src/import/cut/csv-records.js';
+import { defaultRejectsPath, InOrder } from '../../src/import/load/rejects.js';
+import { csvDialect, TEXT_DIALECT } from '../../src/import/cut/scanner.js';
+import { loadSkipping, type RecordSet } from '../../src/import/load/skip.js';
+import type { Batch } from '../../src/import/cut/batcher.js';
 
 /** Records 0..n-1, one per line: line N of an attempt over [a, b) is record a + N - 1. */
 function lineSet(n: number): RecordSet {
@@ -102,7 +102,7 @@ function batchOf(text: string, firstLine = 2, offset = 100): Batch {
   const buf = Buffer.from(text);
   // Fed as several chunks, split inside records.
   const chunks = [buf.subarray(0, 7), buf.subarray(7, 20), buf.subarray(20)];
-  return { index: 0, chunks, bytes: buf.length, offset, endOffset: offset + buf.length, firstLine, lines: 0 };
+  return { index: 0, file: 0, chunks, bytes: buf.length, offset, endOffset: offset + buf.length, firstLine, lines: 0 };
 }
 
 describe('DelimitedRecords', () => {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { openInput } from '../../src/io/input.js';
 import { SlabPool } from '../../src/io/slab-pool.js';
-import { Batcher, type Batch } from '../../src/import/batcher.js';
-import { csvDialect, makeScanner } from '../../src/import/scanner.js';
+import { Batcher, type Batch } from '../../src/import/cut/batcher.js';
+import { csvDialect, makeScanner } from '../../src/import/cut/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
 import { scratch } from '../support/files.js';
 

@@ -1,19 +1,21 @@
 /**
- * A bounded pool of COPY connections. In an all-or-nothing import ('import' transactions) each
- * connection holds one transaction for all the batches it loads (no savepoint per batch unless
+ * A bounded pool of COPY connections. With 'import' transactions (one connection, or two-phase commit)
+ * each connection holds one transaction for all the batches it loads (no savepoint per batch unless
  * --on-error skip asks for one: a savepoint per batch overflows the backend's 64-entry subtransaction
  * cache on a long import and slows every other session); nothing is visible until commit() or the
- * two-phase commit; rollback() undoes it all. In a resumable import ('batch' transactions) the caller
- * begins and commits a transaction per batch, and a connection that failed is replaced.
+ * two-phase commit; rollback() undoes it all. With 'batch' transactions (staging, resumable) the
+ * commit mode begins and commits a transaction per batch, and a connection that failed is replaced.
+ * On a Citus cluster the connections are spread over its nodes (`targets`).
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
-import { DataioError } from '../errors.js';
-import { quoteLiteral } from '../pg/ident.js';
-import { isPgError } from '../pg/pg-errors.js';
+import { connectClient, type ConnectionTarget } from '../../pg/connect.js';
+import { DataioError } from '../../errors.js';
+import { serverPid } from '../../pg/backend.js';
+import { quoteLiteral } from '../../pg/ident.js';
+import { isPgError } from '../../pg/pg-errors.js';
 
 export interface CopyWorkerBatch {
   chunks: Buffer[];
@@ -23,6 +25,14 @@ export interface CopyWorkerBatch {
 interface Worker {
   client: pg.Client;
   id: number;
+  /** Which of the targets it is connected to. */
+  target: number;
+  /** The server backend of its transaction ('import' transactions: for the whole import), for the wait watcher. */
+  pid: number | undefined;
+  /** A connection the pool was given (the job's own), not opened, and not closed, by the pool. */
+  adopted: boolean;
+  /** 'import' transactions: its transaction is open. */
+  begun: boolean;
   broken: boolean;
   /** The connection ended (the server closed it, or the network failed). */
   lost: boolean;
@@ -31,13 +41,20 @@ interface Worker {
 }
 
 export interface CopyPoolOptions {
-  target: ConnectionTarget;
+  /** Where connections go: one server, or the nodes of a Citus cluster (spread evenly). */
+  targets: readonly ConnectionTarget[];
   maxWorkers: number;
-  /** 'import': one transaction per connection, begun when it opens; 'batch': the caller's, per batch. */
-  transactions: 'import' | 'batch';
-  /** Run on each new connection (inside its transaction for 'import'), before its first COPY. */
-  sessionSql?: string[];
   warn(message: string): void;
+}
+
+/** How the commit mode uses the connections (see configure). */
+export interface PoolUse {
+  /** 'import': one transaction per connection, begun before its first batch; 'batch': the commit mode's, per batch. */
+  transactions: 'import' | 'batch';
+  /** Run inside each connection's transaction ('import' only), before its first COPY. */
+  openSql?: readonly string[];
+  /** Where connections go from now on (a Citus cluster's nodes): new connections spread over them. */
+  targets?: readonly ConnectionTarget[];
 }
 
 /** COPY `chunks` into the table with `sql` on `client`; resolves to the rows loaded. */
@@ -46,11 +63,6 @@ export async function copyChunks(client: pg.Client, sql: string, chunks: readonl
   // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
   await pipeline(Readable.from(chunks, { objectMode: false }), stream);
   return stream.rowCount;
-}
-
-/** The pid of a connection's server process. */
-export function backendPid(client: pg.Client): number {
-  return (client as unknown as { processID: number }).processID;
 }
 
 export class CopyPool {
@@ -62,9 +74,22 @@ export class CopyPool {
   private closed = false;
   private nextId = 0;
 
+  private use: PoolUse = { transactions: 'batch' };
+  private targets: readonly ConnectionTarget[];
+
   constructor(o: CopyPoolOptions) {
     this.o = o;
+    this.targets = o.targets;
     this.maxWorkers = Math.max(1, o.maxWorkers);
+  }
+
+  /**
+   * Say how the connections are used, once the commit mode is chosen. Connections opened before (to
+   * have them ready early) begin their transaction when they load their first batch.
+   */
+  configure(use: PoolUse): void {
+    this.use = use;
+    if (use.targets !== undefined && use.targets.length > 0) this.targets = use.targets;
   }
 
   /** Connections opened so far. */
@@ -72,37 +97,37 @@ export class CopyPool {
     return this.all.length;
   }
 
+  /** Connections with an open transaction ('import' transactions): what a commit commits. */
+  get active(): number {
+    return this.all.filter((w) => w.begun).length;
+  }
+
   /** The transactions prepare() prepared, by connection. */
   private readonly prepared = new Map<Worker, string>();
 
   private waiters: { resolve: (w: Worker) => void; reject: (err: unknown) => void }[] = [];
 
+  /** The target with the fewest connections (open or opening), so a cluster's nodes share the load. */
+  private nextTarget(): number {
+    const used = this.targets.map((_, i) => this.all.filter((w) => w.target === i).length + (this.openingOn.get(i) ?? 0));
+    return used.indexOf(Math.min(...used));
+  }
+
+  private readonly openingOn = new Map<number, number>();
+
   private async open(): Promise<Worker | undefined> {
     this.opening++;
+    const t = this.nextTarget();
+    this.openingOn.set(t, (this.openingOn.get(t) ?? 0) + 1);
     try {
       // Only the first connection waits for a busy server: past it, a full server means fewer workers.
       const first = this.all.length === 0 && this.opening === 1;
-      const client = await connectClient(this.o.target, 'dataio import', { retry: first });
+      const client = await connectClient(this.targets[t] as ConnectionTarget, 'dataio import', { retry: first });
       if (this.closed) {
         await client.end().catch(() => undefined);
         throw new DataioError('INTERNAL', 'the import pool was closed');
       }
-      const w: Worker = { client, id: this.nextId++, broken: false, lost: false, current: undefined };
-      const lost = () => {
-        w.lost = true;
-        w.broken = true;
-      };
-      client.on('end', lost);
-      client.on('error', lost);
-      this.all.push(w);
-      try {
-        if (this.o.transactions === 'import') await client.query('BEGIN');
-        for (const sql of this.o.sessionSql ?? []) await client.query(sql);
-      } catch (err) {
-        this.discardQuietly(w);
-        throw err;
-      }
-      return w;
+      return this.add(client, t, false, false);
     } catch (err) {
       // Out of connection slots: carry on with what we have (warn once), unless we have none.
       const cause = err instanceof DataioError ? err.cause : err;
@@ -114,7 +139,39 @@ export class CopyPool {
       throw err;
     } finally {
       this.opening--;
+      this.openingOn.set(t, (this.openingOn.get(t) ?? 1) - 1);
     }
+  }
+
+  private add(client: pg.Client, target: number, adopted: boolean, begun: boolean): Worker {
+    const w: Worker = { client, id: this.nextId++, target, pid: undefined, adopted, begun, broken: false, lost: false, current: undefined };
+    const lost = () => {
+      w.lost = true;
+      w.broken = true;
+    };
+    client.on('end', lost);
+    client.on('error', lost);
+    this.all.push(w);
+    return w;
+  }
+
+  /** 'import' transactions: begin the connection's one transaction (and learn its server backend). */
+  private async begin(w: Worker): Promise<void> {
+    if (this.use.transactions !== 'import' || w.begun) return;
+    await w.client.query('BEGIN');
+    w.begun = true;
+    for (const sql of this.use.openSql ?? []) await w.client.query(sql);
+    // Behind a pooler the protocol's pid is not the server's: ask (the transaction pins the backend).
+    w.pid = await serverPid(w.client);
+  }
+
+  /**
+   * Use a connection the caller opened (the job's own, when one connection does everything: a small
+   * input then costs one connection, not two), in the transaction the caller began on it. The pool
+   * never closes it.
+   */
+  adopt(client: pg.Client): void {
+    this.release(this.add(client, 0, true, true));
   }
 
   /**
@@ -149,7 +206,7 @@ export class CopyPool {
   private discardQuietly(w: Worker): void {
     const i = this.all.indexOf(w);
     if (i !== -1) this.all.splice(i, 1);
-    void w.client.end().catch(() => undefined);
+    if (!w.adopted) void w.client.end().catch(() => undefined);
   }
 
   private async acquire(): Promise<Worker> {
@@ -173,11 +230,12 @@ export class CopyPool {
    * 'batch' mode a broken connection is closed and a fresh one opened for the next batch. A failure on
    * a connection that ended is a lost connection, marked transient (worth another try).
    */
-  async run<T>(batch: CopyWorkerBatch, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  async run<T>(batch: CopyWorkerBatch, work: (client: pg.Client, pid: number | undefined) => Promise<T>): Promise<T> {
     const w = await this.acquire();
     w.current = batch;
     try {
-      return await work(w.client);
+      await this.begin(w);
+      return await work(w.client, w.pid);
     } catch (err) {
       w.broken = true;
       if (w.lost && !isPgError(err)) {
@@ -186,7 +244,7 @@ export class CopyPool {
       throw err;
     } finally {
       w.current = undefined;
-      if (w.broken && this.o.transactions === 'batch') this.discard(w);
+      if (w.broken && this.use.transactions === 'batch') this.discard(w);
       else this.release(w);
     }
   }
@@ -203,9 +261,9 @@ export class CopyPool {
     }
   }
 
-  /** Server process ids of the pool's connections, with the batch each is loading now. */
+  /** Server process ids of the pool's connections ('import' transactions), with the batch each is loading now. */
   backends(): { pid: number; batch: CopyWorkerBatch | undefined }[] {
-    return this.all.map((w) => ({ pid: backendPid(w.client), batch: w.current }));
+    return this.all.flatMap((w) => (w.pid === undefined ? [] : [{ pid: w.pid, batch: w.current }]));
   }
 
   /**
@@ -215,7 +273,7 @@ export class CopyPool {
    */
   async prepare(gid: (worker: number) => string): Promise<void> {
     const results = await Promise.allSettled(
-      this.all.map(async (w) => {
+      this.all.filter((w) => w.begun).map(async (w) => {
         await w.client.query(`PREPARE TRANSACTION ${quoteLiteral(gid(w.id))}`);
         this.prepared.set(w, gid(w.id));
       }),
@@ -238,16 +296,16 @@ export class CopyPool {
 
   /** Commit every connection's transaction. */
   async commit(): Promise<void> {
-    for (const w of this.all) await w.client.query('COMMIT');
+    for (const w of this.all) if (w.begun) await w.client.query('COMMIT');
   }
 
   /** Roll back every connection (best effort: a lost connection rolls back by itself). */
   async rollback(): Promise<void> {
-    await Promise.all(this.all.map((w) => w.client.query('ROLLBACK').catch(() => undefined)));
+    await Promise.all(this.all.filter((w) => w.begun).map((w) => w.client.query('ROLLBACK').catch(() => undefined)));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.all.map((w) => w.client.end().catch(() => undefined)));
+    await Promise.all(this.all.filter((w) => !w.adopted).map((w) => w.client.end().catch(() => undefined)));
   }
 }

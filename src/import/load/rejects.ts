@@ -5,10 +5,12 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { DataioError } from '../errors.js';
-import { isPgError, parseCopyWhere } from '../pg/pg-errors.js';
+import { DataioError } from '../../errors.js';
+import { isPgError, parseCopyWhere } from '../../pg/pg-errors.js';
 
 export interface Reject {
+  /** The input file, when the import reads several. */
+  file?: string | undefined;
   /** 1-based input line where the record starts. */
   line: number;
   /** Byte offset of the record in the (decompressed) input. */
@@ -18,6 +20,11 @@ export interface Reject {
   message: string;
   /** The record as it was in the input. */
   raw: Buffer;
+  /**
+   * Refused only when the staged rows were moved into the table: `raw` is the row written from the
+   * values staged for it, and `line` and `offset` are where its batch begins.
+   */
+  moved?: boolean | undefined;
 }
 
 export interface RejectsLayout {
@@ -49,7 +56,15 @@ export function rejectOf(err: unknown, at: { line: number; offset: number; raw: 
 
 /** The FILE.log line of a reject. */
 export function logLine(r: Reject): string {
-  return JSON.stringify({ line: r.line, offset: r.offset, column: r.column ?? null, sqlstate: r.sqlstate ?? null, message: r.message }) + '\n';
+  return (
+    JSON.stringify({
+      ...(r.file !== undefined ? { file: r.file } : {}),
+      ...(r.moved === true ? { batchLine: r.line, batchOffset: r.offset } : { line: r.line, offset: r.offset }),
+      column: r.column ?? null,
+      sqlstate: r.sqlstate ?? null,
+      message: r.message,
+    }) + '\n'
+  );
 }
 
 /** The rejects file and its log, opened on the first reject (a clean import leaves no file). */

@@ -10,28 +10,30 @@ import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createRequire } from 'node:module';
 import type pg from 'pg';
-import { DataioError, usage } from '../errors.js';
-import { openInput, type InputSource } from '../io/input.js';
-import type { TableInfo } from '../pg/catalog.js';
-import type { ConnectionTarget } from '../pg/connect.js';
-import { displayName, quoteIdent } from '../pg/ident.js';
-import { mapQueryError } from '../pg/pg-errors.js';
-import type { EngineBatch } from './engine.js';
-import type { BatchRecords } from './batch-load.js';
-import { findOrCreateTable, jobOptionsOf, runImport, type CommonImportOptions, type ImportHooks, type ImportResult } from './job.js';
-import { retryingImport } from './retry-import.js';
-import type { Reject } from './rejects.js';
-import { JsonSampler } from './json/infer-json.js';
-import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from './json/byte-rows.js';
-import { JsonArrayByteCutter, JsonInputError, NdjsonByteCutter, type RecordPosition } from './json/records.js';
-import { UnknownKeyError, type RowColumn } from './json/rows.js';
-import { JsonSyntaxError, scanObject, skipWs } from './json/scan.js';
+import { DataioError, usage } from '../../errors.js';
+import type { InputSource } from '../../io/input.js';
+import type { TableInfo } from '../../pg/catalog.js';
+import { mapQueryError } from '../../pg/pg-errors.js';
+import type { BatchRecords } from '../cut/records.js';
+import { ByteRowBuilder, RowWriter, wholeRecordBytesInto } from '../cut/json/byte-rows.js';
+import { JsonArrayByteCutter, JsonInputError, NdjsonByteCutter, type RecordPosition } from '../cut/json/records.js';
+import { UnknownKeyError, type RowColumn } from '../cut/json/rows.js';
+import { JsonSyntaxError, scanObject, skipWs } from '../cut/json/scan.js';
+import type { LoadableBatch } from '../load/batch-load.js';
+import type { Reject } from '../load/rejects.js';
+import type { InputSet } from '../read/inputs.js';
+import type { Format, Loader } from './format.js';
+import { JsonSampler } from './infer-json.js';
+import type { ColumnDef } from './table.js';
 
-export interface JsonImportOptions extends CommonImportOptions {
+export interface JsonOptions {
   format: 'ndjson' | 'json';
   jsonPath?: string | undefined;
   ignoreUnknown: boolean;
   jsonbColumn?: string | undefined;
+  create: boolean;
+  sampleRows: number;
+  onError: 'abort' | 'skip';
 }
 
 /**
@@ -67,7 +69,7 @@ class Records {
   }
 }
 
-export interface JsonBatch extends EngineBatch {
+export interface JsonBatch extends LoadableBatch {
   /** Input line and byte offset of each row's record, to map the server's "line N" back to the input. */
   lines: number[];
   offsets: number[];
@@ -107,12 +109,14 @@ class JsonRecords implements BatchRecords {
   }
 }
 
-function where(format: 'ndjson' | 'json', pos: RecordPosition): string {
-  return format === 'ndjson' ? `input line ${pos.line}` : `byte offset ${pos.offset} (input line ${pos.line})`;
+/** Where a record is, for messages; `file` is its input's name when the import reads several. */
+function where(format: 'ndjson' | 'json', pos: RecordPosition, file?: string): string {
+  const line = file !== undefined ? `${file}, line ${pos.line}` : `input line ${pos.line}`;
+  return format === 'ndjson' ? line : `byte offset ${pos.offset} (${line})`;
 }
 
 /** Records of the input, a piece's worth at a time. */
-async function* recordsOf(input: InputSource, o: JsonImportOptions): AsyncGenerator<Records> {
+async function* recordsOf(input: InputSource, o: JsonOptions, file: string | undefined): AsyncGenerator<Records> {
   let out = new Records();
   const add = (buf: Buffer, start: number, end: number, line: number, offset: number): void => out.add(buf, start, end, line, offset);
   const cutter = o.format === 'ndjson' ? new NdjsonByteCutter(add) : new JsonArrayByteCutter(add);
@@ -128,7 +132,7 @@ async function* recordsOf(input: InputSource, o: JsonImportOptions): AsyncGenera
     if (out.length > 0) yield out;
   } catch (err) {
     if (err instanceof JsonInputError) {
-      throw new DataioError('INPUT_FORMAT', `malformed JSON at ${where(o.format, err)}: ${err.message}`, {
+      throw new DataioError('INPUT_FORMAT', `malformed JSON at ${where(o.format, err, file)}: ${err.message}`, {
         hint: o.format === 'json' ? 'the input must be one JSON array of objects (use --format ndjson for one object a line)' : 'each line must hold one JSON object',
         line: err.line,
       });
@@ -182,39 +186,39 @@ async function peekRecords(gen: AsyncGenerator<Records>, n: number): Promise<{ h
   return { head, rest: rest() };
 }
 
-function recordError(err: unknown, format: 'ndjson' | 'json', pos: RecordPosition): DataioError {
+function recordError(err: unknown, format: 'ndjson' | 'json', pos: RecordPosition, file: string | undefined): DataioError {
   if (err instanceof UnknownKeyError) {
-    return new DataioError('COLUMN_NOT_FOUND', `the record at ${where(format, pos)} has the key ${JSON.stringify(err.key)}, which is not a column`, {
+    return new DataioError('COLUMN_NOT_FOUND', `the record at ${where(format, pos, file)} has the key ${JSON.stringify(err.key)}, which is not a column`, {
       hint: 'pass --ignore-unknown to skip such keys, or add the column',
       line: pos.line,
     });
   }
   if (err instanceof JsonSyntaxError) {
-    return new DataioError('INPUT_FORMAT', `malformed JSON at ${where(format, pos)}: ${err.message}`, { line: pos.line });
+    return new DataioError('INPUT_FORMAT', `malformed JSON at ${where(format, pos, file)}: ${err.message}`, { line: pos.line });
   }
   return err instanceof DataioError ? err : new DataioError('INTERNAL', (err as Error).message, { cause: err });
 }
 
+/** Batches of COPY rows from one input's records; `index` numbers them over all the inputs. */
 async function* batchesOf(
-  head: Records[],
-  rest: AsyncGenerator<Records>,
+  records: AsyncIterable<Records>,
   toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void,
   format: 'ndjson' | 'json',
+  rows: RowWriter,
   batchSize: number,
   skip: boolean,
+  at: { file: number; name: string | undefined; index: number },
 ): AsyncGenerator<JsonBatch> {
-  const rows = new RowWriter(batchSize);
   let lines: number[] = [];
   let offsets: number[] = [];
   let raws: Buffer[] | undefined = skip ? [] : undefined;
   let preRejects: Reject[] = [];
   let first: RecordPosition | undefined;
   let lastOffset = 0;
-  let index = 0;
   const flush = (): JsonBatch => {
     const buf = rows.take();
-    const at = first ?? { line: lines[0] as number, offset: offsets[0] as number };
-    const batch: JsonBatch = { index: index++, chunks: [buf], bytes: buf.length, offset: at.offset, endOffset: lastOffset + 1, firstLine: at.line, lines, offsets, raws };
+    const pos = first ?? { line: lines[0] as number, offset: offsets[0] as number };
+    const batch: JsonBatch = { index: at.index++, file: at.file, chunks: [buf], bytes: buf.length, offset: pos.offset, endOffset: lastOffset + 1, firstLine: pos.line, lines, offsets, raws };
     if (preRejects.length > 0) batch.preRejects = preRejects;
     // Once the batch is loaded, its buffer is written into again for a later one.
     batch.release = () => rows.recycle(buf);
@@ -225,29 +229,25 @@ async function* batchesOf(
     first = undefined;
     return batch;
   };
-  async function* all(): AsyncGenerator<Records> {
-    yield* head;
-    yield* rest;
-  }
-  for await (const records of all()) {
-    const { bufs, starts, ends } = records;
-    for (let i = 0; i < records.length; i++) {
-      const pos = records.at(i);
+  for await (const group of records) {
+    const { bufs, starts, ends } = group;
+    for (let i = 0; i < group.length; i++) {
+      const pos = group.at(i);
       first ??= pos;
       lastOffset = pos.offset;
       try {
         toRow(bufs[i] as Buffer, starts[i] as number, ends[i] as number, rows);
       } catch (err) {
-        const e = recordError(err, format, pos);
+        const e = recordError(err, format, pos, at.name);
         // A record that cannot become a row is a reject in skip mode (an input structure error, which
         // the cutter reports, is not: it ends the import).
         if (!skip || e.code === 'INTERNAL') throw e;
-        preRejects.push({ line: pos.line, offset: pos.offset, column: err instanceof UnknownKeyError ? err.key : undefined, message: e.message, raw: records.raw(i) });
+        preRejects.push({ line: pos.line, offset: pos.offset, column: err instanceof UnknownKeyError ? err.key : undefined, message: e.message, raw: group.raw(i) });
         continue;
       }
       lines.push(pos.line);
       offsets.push(pos.offset);
-      raws?.push(records.raw(i));
+      raws?.push(group.raw(i));
       if (rows.length >= batchSize) yield flush();
     }
   }
@@ -265,85 +265,129 @@ async function targetColumns(client: pg.Client, table: TableInfo, sampledKeys: R
   return r.rows.filter((c) => !c.generated && (!c.defaulted || sampledKeys.has(c.name))).map((c) => ({ name: c.name, json: c.json }));
 }
 
-export async function importJson(target: ConnectionTarget, o: JsonImportOptions, hooks: ImportHooks): Promise<ImportResult> {
-  if (o.jsonPath !== undefined && o.format !== 'json') throw usage('--json-path applies to JSON input (--format json)');
-  const job = jobOptionsOf(o, o.format === 'ndjson' ? '.ndjson' : '.json', {
-    format: o.format,
-    jsonPath: o.jsonPath ?? null,
-    ignoreUnknown: o.ignoreUnknown,
-    jsonbColumn: o.jsonbColumn ?? null,
-    // The sampled keys decide which defaulted columns are loaded, so the rows' bytes.
-    sample: o.sampleRows,
-  });
-  const action = `import into ${displayName(job.tableName)}`;
-  const skip = o.onError === 'skip';
-  const attempt = async (): Promise<ImportResult> => {
-    const input = await openInput(o.input, undefined, hooks.signal !== undefined ? { signal: hooks.signal } : {});
-    const gen = recordsOf(input, o);
-    try {
-      return await runImport(target, job, input, hooks, async (client, batchSize, ctx) => {
-        const { head, rest } = await peekRecords(gen, o.sampleRows);
-        const sampler = new JsonSampler();
-        if (o.jsonbColumn === undefined) {
-          for (const records of head) {
-            for (let i = 0; i < records.length; i++) {
-              const text = records.text(i);
-              try {
-                const end = scanObject(text, skipWs(text, 0, text.length), text.length, sampler);
-                if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
-              } catch (err) {
-                // Skip mode: a bad record is rejected when its batch is built; it just adds no keys.
-                if (!skip) throw recordError(err, o.format, records.at(i));
-              }
-            }
+
+/**
+ * NDJSON and JSON-array inputs: records become COPY text rows keeping numbers' and nested values'
+ * source text, packed into batches of about --batch-size bytes (a batch never spans two inputs).
+ */
+export class JsonInput implements Format<JsonBatch> {
+  private readonly o: JsonOptions;
+  private readonly inputs: InputSet;
+  private readonly sampler = new JsonSampler();
+  /** The first input's records: the sampled head, and the rest of its stream. */
+  private head: Records[] = [];
+  private rest: AsyncGenerator<Records> | undefined;
+  private readonly open = new Set<AsyncGenerator<Records>>();
+
+  constructor(o: JsonOptions, inputs: InputSet) {
+    if (o.jsonPath !== undefined && o.format !== 'json') throw usage('--json-path applies to JSON input (--format json)');
+    this.o = o;
+    this.inputs = inputs;
+  }
+
+  private name(file: number): string | undefined {
+    return this.inputs.files.length > 1 ? this.inputs.files[file]?.path : undefined;
+  }
+
+  private async records(file: number): Promise<AsyncGenerator<Records>> {
+    const gen = recordsOf(await this.inputs.open(file), this.o, this.name(file));
+    this.open.add(gen);
+    return gen;
+  }
+
+  async shape(create: boolean): Promise<ColumnDef[] | undefined> {
+    const { head, rest } = await peekRecords(await this.records(0), this.o.sampleRows);
+    this.head = head;
+    this.rest = rest;
+    if (this.o.jsonbColumn === undefined) {
+      for (const records of head) {
+        for (let i = 0; i < records.length; i++) {
+          const text = records.text(i);
+          try {
+            const end = scanObject(text, skipWs(text, 0, text.length), text.length, this.sampler);
+            if (end < 0) throw new JsonSyntaxError('the record ends inside its object (truncated?)', text.length);
+          } catch (err) {
+            // Skip mode: a bad record is rejected when its batch is built; it just adds no keys.
+            if (this.o.onError !== 'skip') throw recordError(err, this.o.format, records.at(i), this.name(0));
           }
         }
-        let create: { columns: { name: string; type: string }[] } | undefined;
-        if (o.create) {
-          if (o.jsonbColumn !== undefined) create = { columns: [{ name: o.jsonbColumn, type: 'jsonb' }] };
-          else {
-            if (head.length === 0 || sampler.keys.length === 0) throw new DataioError('INPUT_FORMAT', 'the input holds no records to create a table from', { hint: 'create the table yourself' });
-            create = { columns: sampler.types() };
-          }
-        }
-        const { table, created } = await findOrCreateTable(client, job.tableName, create, ctx);
-        let columns: RowColumn[];
-        let toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void;
-        if (o.jsonbColumn !== undefined) {
-          const col = table.columns.find((c) => c.name === o.jsonbColumn);
-          if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${o.jsonbColumn} is not a column of ${table.display}`);
-          columns = [{ name: col.name, json: true }];
-          toRow = wholeRecordBytesInto;
-        } else {
-          columns = await targetColumns(client, table, new Set(sampler.keys));
-          const builder = new ByteRowBuilder(columns, o.ignoreUnknown);
-          toRow = (buf, start, end, out) => builder.rowInto(buf, start, end, out);
-        }
-        const dataHint = o.create ? `--create chose the column types from the first ${o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
-        return {
-          table,
-          created,
-          copySql: `COPY ${table.sql} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) FROM STDIN (FORMAT text)`,
-          batches: batchesOf(head, rest, toRow, o.format, batchSize, skip),
-          progressBytes: (b: JsonBatch) => b.endOffset - 1,
-          records: (b: JsonBatch) => new JsonRecords(b),
-          rejectsLayout: { framing: o.format === 'ndjson' ? 'lines' : 'json-array', eol: Buffer.from('\n') },
-          mapError: (err: unknown, batch: JsonBatch) =>
-            mapQueryError(err, {
-              action,
-              // The server counts the rows of this batch; name the record in the input instead.
-              locate: (n) => {
-                const line = batch.lines[n - 1];
-                const offset = batch.offsets[n - 1];
-                return line === undefined || offset === undefined ? undefined : { text: where(o.format, { line, offset }), line };
-              },
-              ...(dataHint !== undefined ? { dataHint } : {}),
-            }),
-        };
-      });
-    } finally {
-      await gen.return(undefined).catch(() => undefined);
+      }
     }
-  };
-  return retryingImport(attempt, { reopenable: o.input !== '-', warn: hooks.warn, signal: hooks.signal });
+    if (!create) return undefined;
+    if (this.o.jsonbColumn !== undefined) return [{ name: this.o.jsonbColumn, type: 'jsonb' }];
+    if (head.length === 0 || this.sampler.keys.length === 0) throw new DataioError('INPUT_FORMAT', 'the input holds no records to create a table from', { hint: 'create the table yourself' });
+    return this.sampler.types();
+  }
+
+  async bind(client: pg.Client, table: TableInfo): Promise<Loader<JsonBatch>> {
+    let columns: RowColumn[];
+    let toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void;
+    if (this.o.jsonbColumn !== undefined) {
+      const col = table.columns.find((c) => c.name === this.o.jsonbColumn);
+      if (!col) throw new DataioError('COLUMN_NOT_FOUND', `--jsonb-column ${this.o.jsonbColumn} is not a column of ${table.display}`);
+      columns = [{ name: col.name, json: true }];
+      toRow = wholeRecordBytesInto;
+    } else {
+      columns = await targetColumns(client, table, new Set(this.sampler.keys));
+      const builder = new ByteRowBuilder(columns, this.o.ignoreUnknown);
+      toRow = (buf, start, end, out) => builder.rowInto(buf, start, end, out);
+    }
+    const action = `import into ${table.display}`;
+    const dataHint = this.o.create ? `--create chose the column types from the first ${this.o.sampleRows} records: raise --sample, or create the table yourself` : undefined;
+    const format = this.o.format;
+    return {
+      columns: columns.map((c) => c.name),
+      copyOptions: 'FORMAT text',
+      rejectsAs: { kind: 'json' },
+      batches: (batchSize, pass) => this.batches(toRow, batchSize, pass),
+      progressBytes: (b) => this.inputs.sizeBefore(b.file) + b.endOffset - 1,
+      records: (b) => new JsonRecords(b),
+      rejectsLayout: { framing: format === 'ndjson' ? 'lines' : 'json-array', eol: Buffer.from('\n') },
+      mapError: (err, batch) =>
+        mapQueryError(err, {
+          action,
+          // The server counts the rows of this batch; name the record in the input instead.
+          locate: (n) => {
+            const line = batch.lines[n - 1];
+            const offset = batch.offsets[n - 1];
+            return line === undefined || offset === undefined ? undefined : { text: where(format, { line, offset }, this.name(batch.file)), line };
+          },
+          ...(dataHint !== undefined ? { dataHint } : {}),
+        }),
+    };
+  }
+
+  private async *batches(toRow: (buf: Buffer, start: number, end: number, out: RowWriter) => void, batchSize: number, pass: number): AsyncGenerator<JsonBatch> {
+    const rows = new RowWriter(batchSize);
+    const at = { file: 0, name: undefined as string | undefined, index: 0 };
+    for (let i = 0; i < this.inputs.files.length; i++) {
+      let records: AsyncIterable<Records>;
+      let gen: AsyncGenerator<Records> | undefined;
+      if (i === 0 && pass === 0 && this.rest !== undefined) {
+        const head = this.head;
+        const rest = this.rest;
+        gen = rest;
+        records = (async function* () {
+          yield* head;
+          yield* rest;
+        })();
+      } else {
+        gen = await this.records(i);
+        records = gen;
+      }
+      at.file = i;
+      at.name = this.name(i);
+      try {
+        yield* batchesOf(records, toRow, this.o.format, rows, batchSize, this.o.onError === 'skip', at);
+      } finally {
+        this.open.delete(gen);
+        await gen.return(undefined).catch(() => undefined);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const g of this.open) await g.return(undefined).catch(() => undefined);
+    this.open.clear();
+  }
 }

@@ -7,14 +7,9 @@
  * server.
  */
 
-/** The records of one batch, as the retry needs them. */
-export interface RecordSet {
-  readonly count: number;
-  /** The COPY input of records [a, b). */
-  copyInput(a: number, b: number): Buffer[];
-  /** The record in [a, b) that a COPY of records [a, b) calls "line N", if any. */
-  recordAtLine(a: number, b: number, serverLine: number): number | undefined;
-}
+import type { RecordSet } from '../cut/records.js';
+
+export type { RecordSet } from '../cut/records.js';
 
 /** What a failed attempt says about its rows. */
 export interface RowFailure {

@@ -4,12 +4,14 @@
  * does not depend on how the input was chunked): a batch ends at the first record end at or after
  * `batch start + batchSize`, so a record longer than a batch is kept whole.
  */
-import type { SlabPool } from '../io/slab-pool.js';
+import type { SlabPool } from '../../io/slab-pool.js';
 import { countLines, type Eol, type Scanner } from './scanner.js';
 
 export interface Batch {
-  /** 0-based sequence number. */
+  /** 0-based sequence number (over all the import's inputs). */
   index: number;
+  /** The input file it comes from (0-based). */
+  file: number;
   chunks: Buffer[];
   bytes: number;
   /** Byte offset of the batch's first byte in the (decompressed) input. */
@@ -36,6 +38,9 @@ export interface BatcherOptions {
   startLine: number;
   /** The pool the chunks were read into, if any: batches then hold references to its slabs. */
   pool?: SlabPool | undefined;
+  /** The input file (0-based) and the sequence number of its first batch, with several inputs. */
+  file?: number;
+  firstIndex?: number;
 }
 
 export class Batcher {
@@ -49,7 +54,8 @@ export class Batcher {
   private consumed: number;
   private batchStart: number;
   private nextLine: number;
-  private index = 0;
+  private index: number;
+  private readonly file: number;
 
   constructor(o: BatcherOptions) {
     this.batchSize = Math.max(1, o.batchSize);
@@ -59,6 +65,8 @@ export class Batcher {
     this.consumed = o.startOffset;
     this.batchStart = o.startOffset;
     this.nextLine = o.startLine;
+    this.index = o.firstIndex ?? 0;
+    this.file = o.file ?? 0;
   }
 
   /** Feed the next chunk; returns the batches it completes (often none). */
@@ -113,6 +121,7 @@ export class Batcher {
     for (const c of this.pending) lines += countLines(c, this.eol);
     const batch: Batch = {
       index: this.index++,
+      file: this.file,
       chunks: this.pending,
       bytes: this.pendingBytes,
       offset: this.batchStart,

@@ -4,8 +4,8 @@
  * is ever parsed in Node; the bytes are then handed back to the batcher untouched.
  */
 import { parse as parseCsv } from 'csv-parse/sync';
-import { DataioError } from '../errors.js';
-import type { ChunkReader } from '../io/input.js';
+import { DataioError } from '../../errors.js';
+import type { ChunkReader } from '../../io/input.js';
 import { countLines, findFirstRecord, makeScanner, UTF8_BOM, type Dialect, type Eol } from './scanner.js';
 
 export interface DelimitedFormat {

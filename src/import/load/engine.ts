@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type pg from 'pg';
-import { DataioError } from '../errors.js';
+import { DataioError } from '../../errors.js';
 import type { CopyPool } from './copy-pool.js';
 import type { BatchOutcome, LoadableBatch } from './batch-load.js';
 import { cancelBackend, siblingWaits } from './sibling-wait.js';

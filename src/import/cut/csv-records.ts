@@ -2,7 +2,7 @@
  * The records of a CSV / text-format batch one by one, for loading a failed batch again without its
  * bad rows (skip mode) and for the rejects file. Only built for a batch that failed.
  */
-import type { BatchRecords } from './batch-load.js';
+import type { BatchRecords } from './records.js';
 import type { Batch } from './batcher.js';
 import { countLines, makeScanner, type Dialect, type Eol } from './scanner.js';
 

@@ -5,8 +5,8 @@
  * objects/arrays → jsonb (and a key that holds objects and other values, jsonb too: JSON keeps them all).
  * Mixed scalars → text.
  */
-import { fitsBigint, fitsDate, timestampKind, type InferredType } from '../infer.js';
-import { decodeString, Kind, type FieldSink } from './scan.js';
+import { decodeString, Kind, type FieldSink } from '../cut/json/scan.js';
+import { fitsBigint, fitsDate, timestampKind, type InferredType } from './infer.js';
 
 function valueType(kind: Kind, raw: string): InferredType | undefined {
   switch (kind) {

@@ -1,0 +1,120 @@
+/**
+ * One connection, one transaction: the table (when --create makes it), the TRUNCATE and every batch
+ * commit together or not at all, a crash included. The way for a small input (one batch: a second
+ * connection would only cost its start-up), for --truncate (TRUNCATE admits no other writer until the
+ * commit; rows loaded into a table truncated in the same transaction are written frozen), with
+ * --workers 1, and where nothing else is possible (a role that may create nothing of dataio's own).
+ */
+import type pg from 'pg';
+import type { DataioError } from '../../errors.js';
+import type { TableInfo } from '../../pg/catalog.js';
+import { displayName, quoteIdent, type TableName } from '../../pg/ident.js';
+import { loadBatch, type BatchLoadContext, type BatchOutcome, type LoadableBatch } from '../load/batch-load.js';
+import type { CopyPool } from '../load/copy-pool.js';
+import type { OnConflict } from '../options.js';
+import { createTable, type ColumnDef } from '../plan/table.js';
+import type { Reject } from '../load/rejects.js';
+import { batchPosition, everyBatch, type CommitMode, type MoveHints, type Prepared } from './mode.js';
+import { moveSkipping } from './move-skipping.js';
+import { moveFailure, moveSql, POSITION_COLUMNS } from './move.js';
+
+export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> {
+  readonly name = 'one connection' as const;
+  readonly transactions = 'import' as const;
+  readonly openSql: readonly string[] = [];
+  readonly siblingWaits = 'off' as const;
+  readonly fanOut = false;
+  private freeze = false;
+
+  constructor(
+    private readonly coordinator: pg.Client,
+    private readonly o: {
+      table: TableInfo | undefined;
+      tableName: TableName;
+      create: ColumnDef[] | undefined;
+      truncate: boolean;
+      citus: boolean;
+      ctx: BatchLoadContext<B>;
+      /** An upsert: the batches go into a temporary table (dropped at commit), moved into the table at the end. */
+      upsert: { onConflict: OnConflict; key: string[] | undefined } | undefined;
+    },
+  ) {}
+
+  private table: TableInfo | undefined;
+  private columns: string[] = [];
+  /** Dropped with the transaction: nothing stays on the session (behind a pooler, on someone else's). */
+  private static readonly TEMP = 'dataio_stage';
+
+  async prepare(): Promise<Prepared> {
+    // The pool adopts this connection inside the transaction begun here.
+    await this.coordinator.query('BEGIN');
+    let table = this.o.table;
+    let created = false;
+    if (table === undefined) {
+      table = await createTable(this.coordinator, this.o.tableName, this.o.create ?? [], this.o.citus);
+      created = true;
+    } else if (this.o.truncate) {
+      await this.coordinator.query(`TRUNCATE ${table.sql}`);
+    }
+    // FREEZE: rows loaded into a table created or truncated in the same transaction can be written
+    // frozen, sparing the later vacuum (not for partitioned tables, nor through Citus).
+    this.freeze = (created || this.o.truncate) && table.kind === 'r' && table.citus === undefined && this.o.upsert === undefined;
+    this.copyInto = table.sql;
+    this.table = table;
+    return { table, created };
+  }
+
+  private move: MoveHints | undefined;
+
+  async ready(columns: readonly string[] | undefined, move: MoveHints): Promise<void> {
+    this.move = move;
+    const table = this.table as TableInfo;
+    this.columns = [...(columns ?? table.columns.map((c) => c.name))];
+    if (this.o.upsert === undefined) return;
+    const cols = this.columns.map(quoteIdent).join(', ');
+    await this.coordinator.query(
+      `CREATE TEMP TABLE ${SingleConnection.TEMP} ON COMMIT DROP AS SELECT ${cols} FROM ${table.sql} WITH NO DATA;
+       ALTER TABLE ${SingleConnection.TEMP} ADD COLUMN ${POSITION_COLUMNS[0]} bigint NOT NULL DEFAULT current_setting('dataio.batch')::bigint, ADD COLUMN ${POSITION_COLUMNS[1]} bigserial`,
+    );
+    this.copyInto = SingleConnection.TEMP;
+  }
+
+  copySql(columns: string, options: string): string {
+    return `COPY ${this.copyInto}${columns} FROM STDIN (${options}${this.freeze ? ', FREEZE' : ''})`;
+  }
+
+  private copyInto = '';
+
+  feed(batches: AsyncIterable<B>): AsyncIterable<B> {
+    return everyBatch(batches);
+  }
+
+  async load(client: pg.Client, pid: number | undefined, batch: B, copySql: string): Promise<BatchOutcome> {
+    if (this.o.upsert !== undefined) await client.query(`SET LOCAL dataio.batch = ${batchPosition(batch.file, batch.offset)}`);
+    return loadBatch(client, pid, copySql, batch, this.o.ctx);
+  }
+
+  async finish(): Promise<Reject[]> {
+    const u = this.o.upsert;
+    let rejects: Reject[] = [];
+    if (u !== undefined) {
+      const table = this.table as TableInfo;
+      const spec = { target: table.sql, staging: SingleConnection.TEMP, columns: this.columns, onConflict: u.onConflict, key: u.key };
+      try {
+        if (this.o.ctx.onError === 'skip') rejects = (await moveSkipping(this.coordinator, { ...(this.move as MoveHints), spec })).rejects;
+        else await this.coordinator.query(moveSql(spec));
+      } catch (err) {
+        throw moveFailure(err, { table: displayName(this.o.tableName), key: u.key, publishing: false });
+      }
+    }
+    await this.coordinator.query('COMMIT');
+    return rejects;
+  }
+
+  async abort(_pool: CopyPool | undefined, _failure: DataioError): Promise<void> {
+    // The table, the TRUNCATE and the rows go with the transaction (a lost connection rolls back by itself).
+    await this.coordinator.query('ROLLBACK').catch(() => undefined);
+  }
+
+  async close(): Promise<void> {}
+}
