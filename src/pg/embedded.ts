@@ -17,10 +17,10 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsc } from 'node:fs';
-import { chmod, chown, cp, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, lstat, mkdir, open, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { arch, platform } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { arch, homedir, platform } from 'node:os';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DataioError } from '../errors.js';
 
@@ -110,30 +110,100 @@ async function packageBinaries(): Promise<Binaries> {
 /** Where root keeps copies of the server binaries that the postgres OS user can reach. */
 export const ROOT_BINARY_CACHE = '/var/lib/dataio-bin';
 
+/** Where anyone else keeps a copy, for an install whose binaries lack their links and cannot be written. */
+function userBinaryCache(): string {
+  return join(process.env['XDG_CACHE_HOME'] || join(homedir(), '.cache'), 'dataio', 'bin');
+}
+
+/** A symbolic link among the server's libraries (lib/libicuuc.so.60 -> lib/libicuuc.so.60.2), relative to native/. */
+interface LibraryLink {
+  source: string;
+  target: string;
+}
+
 /**
- * The binaries, runnable by `who`. When root runs dataio from a checkout the postgres OS user cannot
- * enter (a clone under a 0700 directory, say), the binary tree (bin/, lib/, share/: the server finds
- * its libraries and share files relative to itself) is copied once per version to a place it can,
- * through a temporary name renamed into place, so racing processes never see half a copy.
+ * An npm package holds no symbolic links, so the binaries package lists its libraries' links in
+ * native/pg-symlinks.json (the names the binaries load: libicuuc.so.60, libpq.so.5, …, each a link to
+ * the one real file) and makes them in a postinstall script. npm runs a dependency's install scripts
+ * only when allowed (never with --ignore-scripts; npm 11 warns about scripts nobody approved, and
+ * later versions skip them), and without the links initdb and postgres do not load. So we make the
+ * missing ones ourselves, as that script would.
+ */
+async function libraryLinks(native: string): Promise<LibraryLink[]> {
+  let listed: unknown;
+  try {
+    listed = JSON.parse(await readFile(join(native, 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return []; // a platform whose package needs none
+  }
+  const links: LibraryLink[] = [];
+  for (const l of Array.isArray(listed) ? (listed as { source?: unknown; target?: unknown }[]) : []) {
+    if (typeof l.source !== 'string' || typeof l.target !== 'string') continue;
+    // Listed relative to the package ("native/lib/libpq.so.5.18"); only links inside native/ are made.
+    const source = relative('native', l.source);
+    const target = relative('native', l.target);
+    if ([source, target].some((q) => q === '' || q.startsWith('..') || isAbsolute(q))) continue;
+    links.push({ source, target });
+  }
+  return links;
+}
+
+/**
+ * Make the links missing in a binaries tree (`dir`: bin/, lib/, share/), each relative to its own
+ * directory as the postinstall makes them. False when the tree cannot be written (an install owned by
+ * another user, a read-only file system). Another process making the same link meanwhile is fine.
+ */
+async function makeLinks(dir: string, links: LibraryLink[]): Promise<boolean> {
+  for (const { source, target } of links) {
+    const at = join(dir, target);
+    if (await lstat(at).then(() => true, () => false)) continue;
+    try {
+      await symlink(relative(dirname(at), join(dir, source)), at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return false;
+      throw err;
+    }
+  }
+  return true;
+}
+
+/**
+ * The binaries, runnable by `who`, their library links made (see libraryLinks). They run in place
+ * unless the links cannot be made there (a read-only install), or root runs dataio from a checkout
+ * the postgres OS user cannot enter (a clone under a 0700 directory, say): then the binary tree (bin/,
+ * lib/, share/: the server finds its libraries and share files relative to itself) is copied once per
+ * version to a place it can be linked in and run from (ROOT_BINARY_CACHE for root, else the user's
+ * cache), through a temporary name renamed into place, so racing processes never see half a copy.
  */
 async function binaries(who: RunAs = {}): Promise<Binaries> {
   const pkg = await packageBinaries();
-  if (who.uid === undefined) return pkg;
   const native = dirname(dirname(pkg.postgres));
-  if ((await closedAncestor(pkg.postgres, who)) === undefined) return pkg;
+  const links = await libraryLinks(native);
+  const linked = await makeLinks(native, links);
+  if (linked && (await closedAncestor(pkg.postgres, who)) === undefined) return pkg;
   const version = JSON.parse(await readFile(join(dirname(native), 'package.json'), 'utf8')) as { version?: string };
-  const target = join(ROOT_BINARY_CACHE, `${platform()}-${arch()}-${version.version ?? 'unknown'}`);
+  const cache = who.uid !== undefined ? ROOT_BINARY_CACHE : userBinaryCache();
+  const target = join(cache, `${platform()}-${arch()}-${version.version ?? 'unknown'}`);
   const copied = (p: string) => join(target, relative(native, p));
   if (!(await exists(copied(pkg.postgres)))) {
-    await mkdir(ROOT_BINARY_CACHE, { recursive: true, mode: 0o755 });
-    await chmod(ROOT_BINARY_CACHE, 0o755);
+    await mkdir(cache, { recursive: true, mode: 0o755 });
+    if (who.uid !== undefined) await chmod(cache, 0o755);
     const tmp = `${target}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await cp(native, tmp, { recursive: true, verbatimSymlinks: true });
     await chmod(tmp, 0o755);
+    await makeLinks(tmp, links);
     await rename(tmp, target).catch(async () => {
       // Another process put its copy there first: use that one.
       await rm(tmp, { recursive: true, force: true });
+    });
+  }
+  // A copy made before dataio made the links (or by another process) gets them too.
+  if (!(await makeLinks(target, links))) {
+    throw new DataioError('EMBEDDED_SERVER', `cannot make the embedded PostgreSQL's library links in ${target}`, {
+      hint: 'make that directory writable, or point dataio at your own server with --db or DATABASE_URL',
     });
   }
   return { initdb: copied(pkg.initdb), pg_ctl: copied(pkg.pg_ctl), postgres: copied(pkg.postgres) };
