@@ -52,6 +52,8 @@ export class ImportJob<B extends LoadableBatch> {
   private record: ImportRecord | undefined;
   private table: TableInfo | undefined;
   private coordinatorNode = true;
+  /** An upsert's key (--key, else the primary key). */
+  private key: string[] | undefined;
   private workers = 1;
   private batchSize = 0;
   private copySql = '';
@@ -192,6 +194,7 @@ export class ImportJob<B extends LoadableBatch> {
       this.table = await findTable(this.client, this.o.tableName, { create: makes, resuming: record !== undefined, ours: record?.created === true, citus: this.server.citus });
     }
     const key = this.upsertKey(create);
+    this.key = key;
     const ctx: BatchLoadContext<B> = { onError: this.o.onError, records: (b) => (this.loader as Loader<B>).records(b), cancelled: this.cancelled };
     const inputs = this.inputs;
     const mode = await chooseMode<B>({
@@ -252,7 +255,7 @@ export class ImportJob<B extends LoadableBatch> {
   async ready(mode: CommitMode<B>, loader: Loader<B>): Promise<void> {
     this.loader = loader;
     if (this.o.onConflict !== 'error' && loader.columns !== undefined) {
-      const missing = this.o.key?.find((k) => !loader.columns?.includes(k));
+      const missing = this.key?.find((k) => !loader.columns?.includes(k));
       if (missing !== undefined) throw new DataioError('USAGE', `the input has no column ${JSON.stringify(missing)}, which --key names`, { hint: 'an upsert matches rows by the key, so the input must hold it' });
     }
     await mode.ready(loader.columns, {

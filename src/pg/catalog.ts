@@ -43,7 +43,7 @@ export async function lookupTable(client: pg.Client, t: TableName, citus = false
     `SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
             coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
-            coalesce((SELECT array_agg(a.attname ORDER BY k.ord)
+            coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
                         FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                        WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk${citusSql}

@@ -105,6 +105,10 @@ export interface QueryErrorContext {
 /** A server error during a query or COPY, as one line naming the input line and column. */
 export function mapQueryError(err: unknown, ctx: QueryErrorContext): DataioError {
   if (err instanceof DataioError) return err;
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError) {
+    // A bug of ours, not a lost connection: say so (formatError turns INTERNAL into a report-it hint).
+    return new DataioError('INTERNAL', `${ctx.action} failed: ${err.message}`, { hint: 'run again with --verbose for details, and report it as a bug', cause: err });
+  }
   if (!isPgError(err)) {
     const errno = errnoOf(err);
     const message = err instanceof Error ? err.message : String(err);

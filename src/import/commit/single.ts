@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import type { DataioError } from '../../errors.js';
 import type { TableInfo } from '../../pg/catalog.js';
-import { displayName, quoteIdent, type TableName } from '../../pg/ident.js';
+import { displayName, type TableName } from '../../pg/ident.js';
 import { loadBatch, type BatchLoadContext, type BatchOutcome, type LoadableBatch } from '../load/batch-load.js';
 import type { CopyPool } from '../load/copy-pool.js';
 import type { OnConflict } from '../options.js';
@@ -16,7 +16,8 @@ import { createTable, type ColumnDef } from '../plan/table.js';
 import type { Reject } from '../load/rejects.js';
 import { batchPosition, everyBatch, type CommitMode, type MoveHints, type Prepared } from './mode.js';
 import { moveSkipping } from './move-skipping.js';
-import { moveFailure, moveSql, POSITION_COLUMNS } from './move.js';
+import { moveFailure, moveSql } from './move.js';
+import { stagingColumns } from './staging.js';
 
 export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> {
   readonly name = 'one connection' as const;
@@ -71,11 +72,8 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
     const table = this.table as TableInfo;
     this.columns = [...(columns ?? table.columns.map((c) => c.name))];
     if (this.o.upsert === undefined) return;
-    const cols = this.columns.map(quoteIdent).join(', ');
-    await this.coordinator.query(
-      `CREATE TEMP TABLE ${SingleConnection.TEMP} ON COMMIT DROP AS SELECT ${cols} FROM ${table.sql} WITH NO DATA;
-       ALTER TABLE ${SingleConnection.TEMP} ADD COLUMN ${POSITION_COLUMNS[0]} bigint NOT NULL DEFAULT current_setting('dataio.batch')::bigint, ADD COLUMN ${POSITION_COLUMNS[1]} bigserial`,
-    );
+    const cols = await stagingColumns(this.coordinator, table, this.columns, { notNull: true, positions: true });
+    await this.coordinator.query(`CREATE TEMP TABLE ${SingleConnection.TEMP} (${cols}) ON COMMIT DROP`);
     this.copyInto = SingleConnection.TEMP;
   }
 

@@ -1,0 +1,188 @@
+/**
+ * Cron-job imports: upsert (--on-conflict nothing|update, --key; the input's last row of a key wins)
+ * in every mode and format, and several inputs (files, directories) as one import.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { scratch } from '../support/files.js';
+import { query, runCli, testServers, uniqueName, type TestServer } from '../support/env.js';
+import { startCli, waitFor } from '../support/resume.js';
+
+const { file, dir } = scratch('import-merge');
+
+async function table(server: TestServer, ddl: string, rows = ''): Promise<string> {
+  const t = uniqueName('m');
+  await query(server, `CREATE TABLE ${t} (${ddl})`);
+  if (rows !== '') await query(server, `INSERT INTO ${t} VALUES ${rows}`);
+  return t;
+}
+
+/** A delta of `n` rows: keys 1..n, every key k > n/2 twice (the second occurrence later, with "late" values). */
+function delta(n: number): { csv: string; ndjson: string; json: string } {
+  const recs: { id: number; v: string; n: number }[] = [];
+  for (let i = 1; i <= n; i++) recs.push({ id: i, v: `early ${i}`, n: i });
+  for (let i = n; i > n / 2; i--) recs.push({ id: i, v: `late ${i}`, n: -i });
+  const csv = ['id,v,n', ...recs.map((r) => `${r.id},${r.v},${r.n}`)].join('\n') + '\n';
+  const lines = recs.map((r) => JSON.stringify(r));
+  return { csv, ndjson: lines.join('\n') + '\n', json: `[\n${lines.join(',\n')}\n]\n` };
+}
+
+for (const server of testServers()) {
+  const db = ['--db', server.url, '--progress', 'none'];
+
+  describe(`upsert on ${server.name}`, () => {
+    const N = 20_000;
+    const d = delta(N);
+    // Keys 1..N/4 are in the table already with "old" values.
+    const existing = Array.from({ length: N / 4 }, (_, i) => `(${i + 1}, 'old', 0)`).join(', ');
+
+    for (const [format, content] of [['csv', d.csv], ['ndjson', d.ndjson], ['json', d.json]] as const) {
+      for (const mode of [[], ['--on-error', 'skip'], ['--import-id']] as const) {
+        it(`update, ${format}${mode.length ? ` ${mode[0]}` : ''}: existing rows take the input's values, a key's last row wins, over several workers`, async () => {
+          const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
+          const extra = mode[0] === '--import-id' ? ['--import-id', t] : [...mode];
+          const r = await runCli(['import', file(`${t}.${format}`, content), '--table', t, '--on-conflict', 'update', '--workers', '3', '--batch-size', '16KB', ...extra, ...db]);
+          assert.equal(r.code, 0, r.stderr);
+          const rows = await query<{ n: number; early: number; late: number; old: number; neg: number }>(
+            server,
+            `SELECT count(*)::int AS n, count(*) FILTER (WHERE v LIKE 'early %')::int AS early, count(*) FILTER (WHERE v LIKE 'late %')::int AS late,
+                    count(*) FILTER (WHERE v = 'old')::int AS old, count(*) FILTER (WHERE n < 0 AND v LIKE 'late %' AND -n = id)::int AS neg FROM ${t}`,
+          );
+          assert.deepEqual(rows, [{ n: N, early: N / 2, late: N / 2, old: 0, neg: N / 2 }]);
+        });
+      }
+    }
+
+    it('nothing keeps the rows the table has; new keys the input holds twice take the last', async () => {
+      const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
+      const r = await runCli(['import', file(`${t}.csv`, d.csv), '--table', t, '--on-conflict', 'nothing', '--workers', '2', '--batch-size', '16KB', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      const rows = await query(server, `SELECT count(*)::int AS n, count(*) FILTER (WHERE v = 'old')::int AS old, count(*) FILTER (WHERE v LIKE 'late %')::int AS late FROM ${t}`);
+      assert.deepEqual(rows, [{ n: N, old: N / 4, late: N / 2 }]);
+    });
+
+    it('--key names a unique key other than the primary key; a small file takes one connection', async () => {
+      const t = await table(server, 'id serial PRIMARY KEY, code text UNIQUE, qty int', "(100, 'a', 1), (101, 'b', 1)");
+      const r = await runCli(['import', file(`${t}.csv`, 'code,qty\nb,5\nc,7\nb,6\n'), '--table', t, '--on-conflict', 'update', '--key', 'code', '--json', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { commit: string }).commit, 'one connection');
+      assert.deepEqual(await query(server, `SELECT code, qty FROM ${t} ORDER BY code`), [
+        { code: 'a', qty: 1 },
+        { code: 'b', qty: 6 },
+        { code: 'c', qty: 7 },
+      ]);
+    });
+
+    it('clear errors: no primary key and no --key; a --key that is not unique; a --key the input lacks; --key without --on-conflict', async () => {
+      const t = await table(server, 'id int, v text');
+      const input = file(`${t}.csv`, 'id,v\n1,a\n');
+      const noKey = await runCli(['import', input, '--table', t, '--on-conflict', 'update', ...db]);
+      assert.equal(noKey.code, 2);
+      assert.match(noKey.stderr, new RegExp(`^error: --on-conflict update needs a key: table ${t} has no primary key$`, 'm'));
+      assert.match(noKey.stderr, /^hint: name the columns that identify a row with --key a,b/m);
+      const notUnique = await runCli(['import', input, '--table', t, '--on-conflict', 'update', '--key', 'id', ...db]);
+      assert.equal(notUnique.code, 2);
+      assert.match(notUnique.stderr, /^error: --key id is not a unique key of .*: there is no unique or exclusion constraint matching the ON CONFLICT specification$/m);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+      const t2 = await table(server, 'id int PRIMARY KEY, v text');
+      const lacks = await runCli(['import', file(`${t2}.csv`, 'v\nx\n'), '--table', t2, '--on-conflict', 'nothing', ...db]);
+      assert.equal(lacks.code, 2);
+      assert.match(lacks.stderr, /^error: the input has no column "id", which --key names$/m);
+      const bare = await runCli(['import', input, '--table', t, '--key', 'id', ...db]);
+      assert.equal(bare.code, 2);
+      assert.match(bare.stderr, /^error: --key applies to --on-conflict nothing or update$/m);
+    });
+
+    it('the default (error) fails on a key the table has, naming it, and loads nothing', async () => {
+      const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
+      const r = await runCli(['import', file(`${t}.csv`, d.csv), '--table', t, '--workers', '2', '--batch-size', '16KB', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /duplicate key value violates unique constraint/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: N / 4 }]);
+    });
+  });
+
+  describe(`several inputs as one import on ${server.name}`, () => {
+    it('files and a directory (sorted by name; hidden files and subdirectories skipped; gzip per file) load as one import', async () => {
+      const t = await table(server, 'id int, src text');
+      const d = join(dir, `${t}-day`);
+      mkdirSync(join(d, 'sub'), { recursive: true });
+      writeFileSync(join(d, 'b.csv'), 'id,src\n3,b\n4,b\n');
+      writeFileSync(join(d, 'a.csv.gz'), gzipSync('id,src\n1,a\n2,a\n'));
+      writeFileSync(join(d, '.hidden.csv'), 'id,src\n99,hidden\n');
+      writeFileSync(join(d, 'sub', 'c.csv'), 'id,src\n98,sub\n');
+      const lone = file(`${t}-lone.csv`, 'id,src\n5,lone\n');
+      const r = await runCli(['import', d, lone, '--table', t, '--json', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { rows: number; files: number };
+      assert.deepEqual([out.rows, out.files], [5, 3]);
+      assert.deepEqual(await query(server, `SELECT id, src FROM ${t} ORDER BY id`), [
+        { id: 1, src: 'a' },
+        { id: 2, src: 'a' },
+        { id: 3, src: 'b' },
+        { id: 4, src: 'b' },
+        { id: 5, src: 'lone' },
+      ]);
+    });
+
+    it('all or nothing across files: a bad row in the last file names that file and line, and nothing is loaded', async () => {
+      const t = await table(server, 'id int, src text');
+      const files: string[] = [];
+      for (let f = 0; f < 5; f++) {
+        const lines = ['id,src'];
+        for (let i = 1; i <= 3000; i++) lines.push(f === 4 && i === 2500 ? 'oops,x' : `${f * 3000 + i},f${f}`);
+        files.push(file(`${t}-${f}.csv`, lines.join('\n') + '\n'));
+      }
+      const r = await runCli(['import', ...files, '--table', t, '--workers', '3', '--batch-size', '8KB', ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^error: import into ${t} failed, at ${files[4]?.replace(/[.]/g, '\\.')}, line 2501, column id: invalid input syntax for type integer: "oops"$`, 'm'));
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+      // skip: the reject names its file in the log.
+      const rejects = join(dir, `${t}.rejects.csv`);
+      const s = await runCli(['import', ...files, '--table', t, '--on-error', 'skip', '--rejects', rejects, '--workers', '3', '--batch-size', '8KB', ...db]);
+      assert.equal(s.code, 3, s.stderr);
+      assert.equal(readFileSync(rejects, 'utf8'), 'id,src\noops,x\n');
+      const log = JSON.parse(readFileSync(`${rejects}.log`, 'utf8')) as { file: string; line: number };
+      assert.deepEqual([log.file, log.line], [files[4], 2501]);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 14_999 }]);
+    });
+
+    it('a file whose header differs from the first is an error naming it; so is one of another format', async () => {
+      const t = await table(server, 'id int, src text');
+      const a = file(`${t}-a.csv`, 'id,src\n1,a\n');
+      const b = file(`${t}-b.csv`, 'src,id\nb,2\n');
+      const r = await runCli(['import', a, b, '--table', t, ...db]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^error: ${b.replace(/[.]/g, '\\.')} has other columns than ${a.replace(/[.]/g, '\\.')}: src,id instead of id,src$`, 'm'));
+      const j = file(`${t}-c.ndjson`, '{"id":3}\n');
+      const mixed = await runCli(['import', a, j, '--table', t, ...db]);
+      assert.equal(mixed.code, 2);
+      assert.match(mixed.stderr, /is NDJSON by its name, but .* is CSV: one import reads one format/);
+      const noTable = await runCli(['import', a, b, ...db]);
+      assert.equal(noTable.code, 2);
+      assert.match(noTable.stderr, /^error: --table is required with several inputs$/m);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+    });
+
+    it('--import-id over several files: kill -9, then the same command loads the rest exactly once', async () => {
+      const t = await table(server, 'id int, src text');
+      const files: string[] = [];
+      for (let f = 0; f < 8; f++) {
+        const lines = ['id,src'];
+        for (let i = 1; i <= 40_000; i++) lines.push(`${f * 40_000 + i},file ${f}`);
+        files.push(file(`${t}-${f}.csv`, lines.join('\n') + '\n'));
+      }
+      const args = ['import', ...files, '--table', t, '--import-id', t, '--workers', '2', '--batch-size', '64KB', ...db];
+      const first = startCli(args, { DATAIO_LEASE_SECONDS: '3' });
+      await waitFor('a few files in', async () => ((await query<{ n: number }>(server, `SELECT count(*)::int AS n FROM ${t}`))[0]?.n ?? 0) > 100_000);
+      first.child.kill('SIGKILL');
+      await first.done;
+      const again = await runCli(args, { env: { DATAIO_LEASE_SECONDS: '3' } });
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id) AS lo, max(id) AS hi FROM ${t}`), [{ n: 320_000, d: 320_000, lo: 1, hi: 320_000 }]);
+    });
+  });
+}
