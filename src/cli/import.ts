@@ -182,6 +182,7 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
         rowsPerSec: Math.round(r.rows / Math.max(r.seconds, 1e-3)),
         batches: r.batches,
         workers: r.workers,
+        nodes: r.nodes,
         files: r.files,
         commit: r.commit,
         created: r.created,
@@ -200,7 +201,7 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
     const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)} or other processes` : '';
     const files = r.files > 1 ? ` from ${r.files} files` : '';
     ctx.note(
-      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)})${files} into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'})${earlier}`,
+      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)})${files} into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'}${r.nodes > 1 ? ` on ${r.nodes} nodes` : ''})${earlier}`,
     );
   }
   if (r.rejected > 0) {

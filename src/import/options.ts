@@ -72,6 +72,8 @@ export interface ImportResult {
   bytes: number;
   batches: number;
   workers: number;
+  /** Servers the COPY connections went to (a Citus cluster's nodes). */
+  nodes: number;
   seconds: number;
   created: boolean;
   /** How the import was made visible: see commit/mode.ts. */

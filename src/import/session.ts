@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
 import type { TableInfo } from '../pg/catalog.js';
-import { connectClient, nodeTargets, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, coordinatorTarget, nodeTargets, withClient, type ConnectionTarget } from '../pg/connect.js';
 import { displayName, quoteIdent } from '../pg/ident.js';
 import { isTransientFailure, withRetry } from '../pg/retry.js';
 import { serverFacts, type ServerFacts } from '../pg/server.js';
@@ -14,7 +14,7 @@ import type { Progress } from '../progress/progress.js';
 import { autoBatchSize, autoWorkers } from '../workers.js';
 import { chooseMode } from './commit/choose.js';
 import { batchPosition } from './commit/mode.js';
-import { checkSameInputs, checkSameOptions, ensureLedger, readImport, type ImportRecord } from './commit/ledger.js';
+import { checkSameInputs, checkSameOptions, ensureLedger, ledgerPresent, readImport, type ImportRecord } from './commit/ledger.js';
 import type { CommitMode, Prepared } from './commit/mode.js';
 import { Resumable } from './commit/resumable.js';
 import { dropLeftoverStagings } from './commit/staging.js';
@@ -156,13 +156,18 @@ export class ImportJob<B extends LoadableBatch> {
   async readLedger(): Promise<ImportResult | undefined> {
     const resume = this.o.resume;
     if (resume === undefined) return undefined;
-    await ensureLedger(this.client, this.server.citus && this.coordinatorNode);
+    if (this.server.citus && !this.coordinatorNode) {
+      // A Citus worker node takes no DDL: the ledger is made through the coordinator (then every node has it).
+      if (!(await ledgerPresent(this.client, true))) await withClient(await coordinatorTarget(this.client, this.target), (c) => ensureLedger(c, true));
+    } else {
+      await ensureLedger(this.client, this.server.citus);
+    }
     const record = await readImport(this.client, resume.id);
     if (record === undefined) return undefined;
     checkSameOptions(resume.id, record.options, resume.options);
     checkSameInputs(resume.id, record.inputs, this.inputDescription());
     if (record.finished) {
-      return { ...this.counts(), table: record.table, workers: 0, created: false, commit: 'resumable', rejected: record.rejected, importId: resume.id, earlierRows: record.rows, alreadyComplete: true };
+      return { ...this.counts(), table: record.table, workers: 0, nodes: 0, created: false, commit: 'resumable', rejected: record.rejected, importId: resume.id, earlierRows: record.rows, alreadyComplete: true };
     }
     if (this.o.batchSize !== 'auto' && this.o.batchSize !== record.batchSize) {
       this.hooks.warn(`import ${JSON.stringify(resume.id)} goes on with the batch size it started with (${record.batchSize} bytes), not --batch-size`);
@@ -258,7 +263,9 @@ export class ImportJob<B extends LoadableBatch> {
       const missing = this.key?.find((k) => !loader.columns?.includes(k));
       if (missing !== undefined) throw new DataioError('USAGE', `the input has no column ${JSON.stringify(missing)}, which --key names`, { hint: 'an upsert matches rows by the key, so the input must hold it' });
     }
+    const targets = mode.fanOut && this.o.nodes.kind !== 'none' ? await nodeTargets(this.client, this.target, this.o.nodes) : undefined;
     await mode.ready(loader.columns, {
+      perNode: Math.ceil(this.workers / (targets?.length ?? 1)),
       serialize: loader.rejectsAs,
       allowed: () => (this.o.maxErrors === undefined ? Infinity : this.o.maxErrors - this.rejected),
       locate: (position) => {
@@ -275,7 +282,6 @@ export class ImportJob<B extends LoadableBatch> {
       this.pool.adopt(this.client);
     } else {
       this.pool ??= new CopyPool({ targets: [this.target], maxWorkers: this.workers, warn: this.hooks.warn });
-      const targets = mode.fanOut && this.o.nodes.kind !== 'none' ? await nodeTargets(this.client, this.target, this.o.nodes) : undefined;
       this.pool.configure({ transactions: mode.transactions, openSql: mode.openSql, ...(targets !== undefined ? { targets } : {}) });
       this.pool.limit(this.workers);
       this.pool.prewarm();
@@ -403,6 +409,7 @@ export class ImportJob<B extends LoadableBatch> {
       ...this.counts(),
       table: displayName(this.o.tableName),
       workers: this.pool?.size ?? 1,
+      nodes: this.pool?.nodes ?? 1,
       created: prepared.created,
       commit: mode.name,
       rejected: this.rejected,

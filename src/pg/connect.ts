@@ -187,6 +187,14 @@ export async function nodeTargets(client: pg.Client, target: ConnectionTarget, n
   return r.rows.map((n) => (n.here ? target : atHostPort(target, n.host, n.port)));
 }
 
+/** A Citus cluster's coordinator, from a worker node's metadata, reached with the same credentials. */
+export async function coordinatorTarget(client: pg.Client, target: ConnectionTarget): Promise<ConnectionTarget> {
+  const r = await client.query<{ host: string; port: number }>("SELECT nodename AS host, nodeport AS port FROM pg_dist_node WHERE groupid = 0 AND noderole = 'primary'");
+  const row = r.rows[0];
+  if (row === undefined) throw new DataioError('DB_ERROR', 'this Citus node does not know its coordinator (pg_dist_node has no group 0)', { hint: 'point --db at the coordinator' });
+  return atHostPort(target, row.host, row.port);
+}
+
 /** Run fn with a connected client, always closing it. */
 export async function withClient<T>(target: ConnectionTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connectClient(target);

@@ -112,19 +112,22 @@ const DISTRIBUTE = [
   `SELECT create_distributed_table('${REJECTS}', 'import_id', colocate_with => '${IMPORTS}') WHERE NOT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = '${REJECTS}'::regclass)`,
 ];
 
+/** The ledger is there as this dataio needs it (with `citus`: distributed, so every node reaches it). */
+export async function ledgerPresent(client: pg.Client, citus: boolean): Promise<boolean> {
+  // The claim columns (not only the tables) must be there: an earlier dataio's ledger is migrated.
+  const r = await client.query<{ ok: boolean }>(
+    `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'holder_start')
+            AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'moved')
+            ${citus ? `AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($2))` : ''} AS ok`,
+    [IMPORTS, BATCHES, REJECTS],
+  );
+  return r.rows[0]?.ok === true;
+}
+
+/** Make (or migrate) the ledger unless it is there. On Citus this runs on the coordinator (DDL is made there). */
 export async function ensureLedger(client: pg.Client, citus: boolean): Promise<void> {
-  const present = async () => {
-    // The claim columns (not only the tables) must be there: an earlier dataio's ledger is migrated.
-    const r = await client.query<{ ok: boolean }>(
-      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
-              AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'holder_start')
-              AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'moved')
-              ${citus ? `AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($2))` : ''} AS ok`,
-      [IMPORTS, BATCHES, REJECTS],
-    );
-    return r.rows[0]?.ok === true;
-  };
-  await ensureDataioObjects(client, 'keeps the ledger of resumable imports (--import-id)', present, [...DDL, ...MIGRATE, ...(citus ? DISTRIBUTE : [])]);
+  await ensureDataioObjects(client, 'keeps the ledger of resumable imports (--import-id)', () => ledgerPresent(client, citus), [...DDL, ...MIGRATE, ...(citus ? DISTRIBUTE : [])]);
 }
 
 export async function readImport(client: pg.Client, id: string): Promise<ImportRecord | undefined> {
@@ -233,8 +236,9 @@ export class Ledger {
 
   /**
    * Claim a batch before loading it: a new row, or a claim of ours from before (a retry), or one whose
-   * lease is over. One round trip; the claim needs no durability (a claim lost in a crash is just
-   * claimed again), so it commits asynchronously.
+   * lease is over (then with a compare-and-set: judge()). A new batch costs one round trip; the claim
+   * needs no durability (a claim lost in a crash is just claimed again), so it commits asynchronously.
+   * (No condition on the ON CONFLICT: Citus refuses now() there.)
    */
   async claim(key: BatchKey, batch: { bytes: number; digest: number; firstLine: number }): Promise<Claim> {
     const cols = 'import_id, file_no, batch_offset, bytes, digest, state, owner, lease_until, holder_server, holder_pid, holder_start';
@@ -242,11 +246,7 @@ export class Ledger {
       `BEGIN; SET LOCAL synchronous_commit = off;
        INSERT INTO ${BATCHES} AS b (${cols})
        VALUES (${quoteLiteral(this.id)}, ${key.file}, ${key.offset}, ${batch.bytes}, ${batch.digest}, 'claimed', ${this.leaseSql()})
-       ON CONFLICT (import_id, file_no, batch_offset) DO UPDATE
-          SET owner = excluded.owner, lease_until = excluded.lease_until, holder_server = excluded.holder_server,
-              holder_pid = excluded.holder_pid, holder_start = excluded.holder_start
-        WHERE b.state = 'claimed' AND b.bytes = excluded.bytes AND b.digest = excluded.digest
-          AND (b.owner = excluded.owner OR b.lease_until <= now());
+       ON CONFLICT (import_id, file_no, batch_offset) DO NOTHING;
        SELECT state, bytes, digest, rows, rejected, ${LEASE_SELECT} FROM ${BATCHES} WHERE ${this.keySql(key)};
        COMMIT`,
     )) as unknown as pg.QueryResult[];

@@ -19,8 +19,11 @@ import type { CopyPool } from '../load/copy-pool.js';
 import type { Reject } from '../load/rejects.js';
 import type { MoveSkipping } from './move-skipping.js';
 
-/** What a mode that moves staged rows needs to set refused rows aside (--on-error skip). */
-export type MoveHints = Omit<MoveSkipping, 'spec'>;
+/**
+ * What a mode that moves staged rows needs: to set refused rows aside (--on-error skip), and on Citus
+ * how many connections per node the move may use (as many as the load used).
+ */
+export type MoveHints = Omit<MoveSkipping, 'spec'> & { perNode: number };
 
 export type ModeName = 'one connection' | 'two-phase commit' | 'staging' | 'resumable';
 

@@ -205,9 +205,9 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     this.columns = [...wanted];
     const cols = await stagingColumns(c, table, wanted, { notNull: true, positions: this.o.positions });
     const distributed = table.citus?.kind === 'distributed' && table.citus.column !== null && wanted.includes(table.citus.column);
-    // Unlogged on a plain server: its rows need no WAL, they cross it once, into the table.
-    const unlogged = !this.o.citus;
-    await c.query(`CREATE ${unlogged ? 'UNLOGGED ' : ''}TABLE ${this.stagingSql} (${cols})`);
+    // Unlogged: its rows need no WAL, they cross it once, into the table (a server crash empties it,
+    // and takes the import with it, which then starts over).
+    await c.query(`CREATE UNLOGGED TABLE ${this.stagingSql} (${cols})`);
     if (distributed) {
       await c.query(`SELECT create_distributed_table($1, $2, colocate_with => $3)`, [`${SCHEMA}.${this.stage}`, table.citus?.column, table.sql]);
     }
@@ -249,6 +249,10 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
       } else {
         const table = this.o.table as TableInfo;
         if (this.o.truncate) await c.query(`TRUNCATE ${table.sql}`);
+        // Citus runs the move on every shard at once, by default over up to 16 connections per node;
+        // as many as the load used is enough (measured on 2 cores with 3 nodes: 1 connection per node
+        // 1.0-1.1 s, 16 per node 2.6-2.7 s for 1M rows).
+        if (this.o.citus) await c.query(`SET LOCAL citus.max_adaptive_executor_pool_size = ${Math.max(1, this.move?.perNode ?? 1)}`);
         const spec = { target: table.sql, staging: this.stagingSql, columns: this.columns, onConflict: this.o.onConflict, key: this.o.key };
         if (this.o.ctx.onError === 'skip') {
           const r = await moveSkipping(c, { ...(this.move as MoveHints), spec });

@@ -143,7 +143,16 @@ export class CopyPool {
     }
   }
 
+  /** The targets (servers, or nodes of a Citus cluster) connections went to. */
+  private readonly reached = new Set<string>();
+
+  /** How many servers (Citus nodes) the pool's connections went to. */
+  get nodes(): number {
+    return Math.max(1, this.reached.size);
+  }
+
   private add(client: pg.Client, target: number, adopted: boolean, begun: boolean): Worker {
+    this.reached.add(this.targets[target]?.display ?? String(target));
     const w: Worker = { client, id: this.nextId++, target, pid: undefined, adopted, begun, broken: false, lost: false, current: undefined };
     const lost = () => {
       w.lost = true;
