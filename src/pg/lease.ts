@@ -91,7 +91,8 @@ export const LEASE_SELECT = 'owner, lease_until, lease_until::text AS lease_stam
  * since; parameters $first (owner) and $first+1 (leaseUnchangedParams).
  */
 export function leaseUnchanged(first: number): string {
-  return `owner IS NOT DISTINCT FROM $${first} AND lease_until::text IS NOT DISTINCT FROM $${first + 1}`;
+  // The stamp is cast, not the column: Citus refuses a STABLE cast of a column in an UPDATE.
+  return `owner IS NOT DISTINCT FROM $${first} AND lease_until IS NOT DISTINCT FROM $${first + 1}::timestamptz`;
 }
 
 export function leaseUnchangedParams(row: LeaseRow): unknown[] {

@@ -89,7 +89,20 @@ export class CopyPool {
    */
   configure(use: PoolUse): void {
     this.use = use;
-    if (use.targets !== undefined && use.targets.length > 0) this.targets = use.targets;
+    if (use.targets === undefined || use.targets.length === 0) return;
+    const before = this.targets;
+    this.targets = use.targets;
+    for (const w of this.all) w.target = Math.max(0, use.targets.findIndex((t) => t.display === before[w.target]?.display));
+    // Connections opened early all went to the first server: close the idle ones beyond its share,
+    // so that the cluster's nodes get theirs.
+    const share = Math.ceil(this.maxWorkers / use.targets.length);
+    const on = (i: number) => this.all.filter((w) => w.target === i).length;
+    for (const w of [...this.idle]) {
+      if (!w.adopted && on(w.target) > share) {
+        this.idle.splice(this.idle.indexOf(w), 1);
+        this.discardQuietly(w);
+      }
+    }
   }
 
   /** Connections opened so far. */
@@ -146,13 +159,12 @@ export class CopyPool {
   /** The targets (servers, or nodes of a Citus cluster) connections went to. */
   private readonly reached = new Set<string>();
 
-  /** How many servers (Citus nodes) the pool's connections went to. */
+  /** How many servers (Citus nodes) the pool's connections loaded batches on. */
   get nodes(): number {
     return Math.max(1, this.reached.size);
   }
 
   private add(client: pg.Client, target: number, adopted: boolean, begun: boolean): Worker {
-    this.reached.add(this.targets[target]?.display ?? String(target));
     const w: Worker = { client, id: this.nextId++, target, pid: undefined, adopted, begun, broken: false, lost: false, current: undefined };
     const lost = () => {
       w.lost = true;
@@ -242,6 +254,7 @@ export class CopyPool {
   async run<T>(batch: CopyWorkerBatch, work: (client: pg.Client, pid: number | undefined) => Promise<T>): Promise<T> {
     const w = await this.acquire();
     w.current = batch;
+    this.reached.add(this.targets[w.target]?.display ?? String(w.target));
     try {
       await this.begin(w);
       return await work(w.client, w.pid);
