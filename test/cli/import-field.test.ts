@@ -174,7 +174,7 @@ describe('imports in the field', () => {
         assert.equal(r.code, 0, r.stderr);
         assert.equal((JSON.parse(r.stdout) as { commit: string }).commit, 'staging');
         assert.deepEqual(await checksum(server(direct), t), reference);
-        const bad = file(`${t}.csv`, 'id,name,amount,at,note\n1,a,1,2024-01-01,x\n2,b,oops,2024-01-01,y\n');
+        const bad = file(`${t}.csv`, 'id,name,amount,at,note\n900001,a,1,2024-01-01,x\n900002,b,oops,2024-01-01,y\n');
         const skip = await runCli(['import', bad, '--table', t, '--on-error', 'skip', ...db]);
         assert.equal(skip.code, 3, skip.stderr);
         await q(direct, `CREATE UNIQUE INDEX ON ${t} (id)`);
