@@ -12,6 +12,7 @@ import { defineDb } from './db.js';
 import { defineDocs } from './docs.js';
 import { defineExport } from './export.js';
 import { defineImport } from './import.js';
+import { defineSetup } from './setup.js';
 
 /** dataio's version, from its package.json (found upwards: this file may be dist/src/cli or the bundle in dist). */
 function version(): string {
@@ -63,6 +64,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void, onConte
   defineExport(program, run);
   defineDocs(program, run);
   defineDb(program, run);
+  defineSetup(program, run);
   // Subcommands inherit the error handling and output routing.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

@@ -93,16 +93,66 @@ function urlTarget(url: string): ConnectionTarget {
     // Into the URL: node-postgres lets the connection string's fields override a separate password.
     if (password !== undefined) parsed.password = encodeURIComponent(password);
   }
+  for (const key of ['sslrootcert', 'sslcert', 'sslkey']) {
+    const path = parsed.searchParams.get(key);
+    if (path !== null) readable(path, key);
+  }
+  // sslmode as libpq means it (require: encrypted, not verified; verify-full: checked against
+  // sslrootcert and the host name), as a URL copied from psql or a provider's console expects;
+  // node-postgres alone would treat require as verify-full, and warn.
+  if (parsed.searchParams.has('sslmode') && !parsed.searchParams.has('uselibpqcompat')) parsed.searchParams.set('uselibpqcompat', 'true');
   const clientConfig: pg.ClientConfig = { connectionString: parsed.toString() };
   return { clientConfig, display: redactUrl(url), local: isLocalHost(parsed.hostname || parsed.searchParams.get('host') || undefined) };
 }
 
+/** A certificate or key file the connection names must be readable: say which, in one line. */
+function readable(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new DataioError('USAGE', `cannot read the ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      hint: `check the ${what} path in the database URL (or PG${what.toUpperCase()})`,
+    });
+  }
+}
+
+/**
+ * TLS from libpq's variables, as libpq reads them: PGSSLMODE (disable, allow, prefer, require,
+ * verify-ca, verify-full) and PGSSLROOTCERT (the CA to check the server's certificate against).
+ * node-postgres alone knows PGSSLMODE only, and would verify the certificate for every mode.
+ */
+export function sslFromEnv(env: NodeJS.ProcessEnv): pg.ClientConfig['ssl'] {
+  const mode = env['PGSSLMODE'];
+  const rootcert = env['PGSSLROOTCERT'];
+  const ca = rootcert !== undefined && rootcert !== '' ? readable(rootcert, 'sslrootcert') : undefined;
+  switch (mode) {
+    case undefined:
+    case '':
+      return ca !== undefined ? { ca } : undefined;
+    case 'disable':
+      return false;
+    case 'allow':
+    case 'prefer':
+    case 'require':
+      // Encrypted; with a CA given, checked against it as libpq does (not the host name).
+      return ca !== undefined ? { ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false };
+    case 'verify-ca':
+      if (ca === undefined) throw new DataioError('USAGE', 'PGSSLMODE=verify-ca needs PGSSLROOTCERT: the CA to check the server against');
+      return { ca, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return ca !== undefined ? { ca } : {};
+    default:
+      throw new DataioError('USAGE', `PGSSLMODE must be disable, allow, prefer, require, verify-ca or verify-full, not '${mode}'`);
+  }
+}
+
 function pgEnvTarget(): ConnectionTarget {
-  // node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD, PGSSLMODE and ~/.pgpass itself.
+  // node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and ~/.pgpass itself; TLS as libpq does.
   const env = process.env;
   const user = env['PGUSER'] ?? env['USER'] ?? '';
   const display = `${user}@${env['PGHOST'] ?? 'localhost'}:${env['PGPORT'] ?? '5432'}/${env['PGDATABASE'] ?? user} (from PG* variables)`;
-  return { clientConfig: {}, display, local: isLocalHost(env['PGHOST']) };
+  const ssl = sslFromEnv(env);
+  return { clientConfig: ssl === undefined ? {} : { ssl }, display, local: isLocalHost(env['PGHOST']) };
 }
 
 /** Resolve where to connect; starts the embedded server when that is the target. */

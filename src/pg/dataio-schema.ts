@@ -20,7 +20,13 @@ export const LOCK_SPACE = 0x64617431;
  */
 export async function ensureDataioObjects(client: pg.Client, purpose: string, present: () => Promise<boolean>, ddl: readonly string[]): Promise<void> {
   // The common case takes no lock and needs no CREATE privilege.
-  if (await present()) return;
+  try {
+    if (await present()) return;
+  } catch (err) {
+    // The schema is there, but this role may not look into it.
+    if (isPgError(err) && err.code === '42501') throw await permissionError(client, purpose, err);
+    throw err;
+  }
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_SPACE]);
@@ -32,13 +38,25 @@ export async function ensureDataioObjects(client: pg.Client, purpose: string, pr
     await client.query('COMMIT');
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
-    if (isPgError(err) && err.code === '42501') {
-      throw new DataioError('DB_PERMISSION', `cannot create the ${SCHEMA} schema that ${purpose} in database ${client.database ?? '?'}: ${err.message}`, {
-        hint: `ask the database owner to run: CREATE SCHEMA ${SCHEMA} AUTHORIZATION <your role>; (or to GRANT CREATE ON DATABASE)`,
-        detail: `SQLSTATE ${err.code}`,
-        cause: err,
-      });
-    }
+    if (isPgError(err) && err.code === '42501') throw await permissionError(client, purpose, err);
     throw err;
   }
+}
+
+/**
+ * What a role that may not make (or use) dataio's schema is told: the privilege it lacks, and the
+ * one-time setup an owner runs for it (`dataio setup --grant ROLE`, see setup.ts).
+ */
+async function permissionError(client: pg.Client, purpose: string, err: Error & { code?: string }): Promise<DataioError> {
+  const r = await client.query<{ role: string; schema: boolean }>('SELECT current_user AS role, to_regnamespace($1) IS NOT NULL AS schema', [SCHEMA]).catch(() => undefined);
+  const role = r?.rows[0]?.role ?? '<your role>';
+  const exists = r?.rows[0]?.schema === true;
+  const what = exists ? `role ${role} may not use the ${SCHEMA} schema, which ${purpose}` : `role ${role} may not create the ${SCHEMA} schema, which ${purpose}`;
+  return new DataioError('DB_PERMISSION', `${what} (in database ${client.database ?? '?'}): ${err.message}`, {
+    hint: exists
+      ? `ask its owner to run once: dataio setup --grant ${role}   (it grants USAGE and CREATE on schema ${SCHEMA} and rights on its tables)`
+      : `ask the database owner to run once: dataio setup --grant ${role}   (or: CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${role};)`,
+    detail: `SQLSTATE ${err.code ?? '?'}`,
+    cause: err,
+  });
 }

@@ -24,6 +24,21 @@ export function errnoOf(err: unknown): string | undefined {
   return typeof code === 'string' && !/^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/** Node's codes for a server certificate that does not check out (OpenSSL verify errors, host name). */
+const TLS_VERIFY = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 export function mapConnectError(err: unknown, display: string): DataioError {
   if (err instanceof DataioError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -53,6 +68,17 @@ export function mapConnectError(err: unknown, display: string): DataioError {
       });
     }
     return new DataioError('DB_UNREACHABLE', `${where}: ${err.message}`, { detail: `SQLSTATE ${code}`, cause: err });
+  }
+  if (errno !== undefined && TLS_VERIFY.has(errno)) {
+    return new DataioError('DB_UNREACHABLE', `${where}: the server certificate could not be verified (${message})`, {
+      hint: 'check sslrootcert (or PGSSLROOTCERT): it must be the CA that signed the server certificate, and the host name must match the certificate',
+      detail: errno,
+      cause: err,
+    });
+  }
+  if (/does not support SSL/i.test(message)) {
+    // pg raises this one with no code: the server answered N to SSLRequest.
+    return new DataioError('DB_UNREACHABLE', `${where}: the server does not accept TLS connections`, { hint: 'drop sslmode from the URL (or PGSSLMODE), or enable ssl on the server', cause: err });
   }
   const reason =
     errno === 'ECONNREFUSED'

@@ -10,6 +10,7 @@
  * down to one connection, which needs nothing: it is always all or nothing.
  */
 import type pg from 'pg';
+import { DataioError } from '../../errors.js';
 import type { TableInfo } from '../../pg/catalog.js';
 import type { ConnectionTarget } from '../../pg/connect.js';
 import type { TableName } from '../../pg/ident.js';
@@ -45,6 +46,15 @@ export interface ChoiceEnv<B extends LoadableBatch> {
   onDecided(): void;
 }
 
+/** Why dataio's own tables cannot be had, in a few words (the full story is the error's). */
+function reason(err: unknown): string {
+  if (err instanceof DataioError && err.code === 'DB_PERMISSION') {
+    const setup = /dataio setup --grant \S+/.exec(err.hint ?? '')?.[0];
+    return `this role may not use the dataio schema${setup !== undefined ? ` (${setup} enables parallel loading)` : ''}`;
+  }
+  return (err as Error).message;
+}
+
 /** Why two-phase commit is not the way here, or undefined when it is. */
 async function noTwoPhase<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<string | undefined> {
   if (e.table?.citus !== undefined) return `${e.table.display} is a Citus ${e.table.citus.kind} table (Citus refuses PREPARE TRANSACTION across nodes)`;
@@ -53,7 +63,7 @@ async function noTwoPhase<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<str
   try {
     await ensureDecisionTable(e.coordinator);
   } catch (err) {
-    return (err as Error).message;
+    return reason(err);
   }
   return undefined;
 }
@@ -63,7 +73,7 @@ async function stagingAllowed<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise
   try {
     await ensureStagingRegistry(e.coordinator);
   } catch (err) {
-    return (err as Error).message;
+    return reason(err);
   }
   return undefined;
 }
@@ -97,5 +107,6 @@ export async function chooseMode<B extends LoadableBatch>(e: ChoiceEnv<B>): Prom
   const why = await noTwoPhase(e);
   if (why === undefined) return new TwoPhaseCommit<B>(e.coordinator, { table: e.table, holder: e.facts.holder, ctx: e.ctx, onDecided: e.onDecided });
   const s = await staged();
-  return typeof s === 'string' ? single(`${why}, and ${s}`) : s;
+  // Both ways need the dataio schema: say it once.
+  return typeof s === 'string' ? single(s === why ? s : `${why}, and ${s}`) : s;
 }

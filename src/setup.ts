@@ -1,0 +1,49 @@
+/**
+ * `dataio setup`: make dataio's own schema and tables once, as a role that may (the database owner),
+ * and let another role use them. A least-privileged role that imports and exports (INSERT and SELECT
+ * on its tables, nothing else) then also gets the parallel all-or-nothing import, --import-id and
+ * documents: each needs tables in the dataio schema, which such a role could not create itself.
+ */
+import type pg from 'pg';
+import { ensureSchema } from './docs/schema.js';
+import { DataioError } from './errors.js';
+import { ensureLedger } from './import/commit/ledger.js';
+import { ensureStagingRegistry } from './import/commit/staging.js';
+import { ensureDecisionTable } from './import/commit/two-phase.js';
+import { withClient, type ConnectionTarget } from './pg/connect.js';
+import { SCHEMA } from './pg/dataio-schema.js';
+import { quoteIdent } from './pg/ident.js';
+import { mapQueryError } from './pg/pg-errors.js';
+
+export interface SetupResult {
+  database: string;
+  granted?: string | undefined;
+}
+
+async function citusCoordinator(c: pg.Client): Promise<boolean> {
+  const r = await c.query<{ citus: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus");
+  if (r.rows[0]?.citus !== true) return false;
+  const k = await c.query<{ ok: boolean }>('SELECT citus_is_coordinator() AS ok');
+  if (k.rows[0]?.ok !== true) throw new DataioError('USAGE', 'this is a Citus worker node: run dataio setup against the coordinator');
+  return true;
+}
+
+export async function setup(target: ConnectionTarget, o: { grant?: string | undefined }): Promise<SetupResult> {
+  return withClient(target, async (c) => {
+    try {
+      const citus = await citusCoordinator(c);
+      await ensureLedger(c, citus);
+      await ensureDecisionTable(c);
+      await ensureStagingRegistry(c);
+      await ensureSchema(c);
+      if (o.grant !== undefined) {
+        const role = quoteIdent(o.grant);
+        await c.query(`GRANT USAGE, CREATE ON SCHEMA ${SCHEMA} TO ${role}`);
+        await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${SCHEMA} TO ${role}`);
+      }
+      return { database: c.database ?? '?', granted: o.grant };
+    } catch (err) {
+      throw mapQueryError(err, { action: 'dataio setup' });
+    }
+  });
+}
