@@ -14,7 +14,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import { DataioError } from '../../errors.js';
 import { isPgError } from '../../pg/pg-errors.js';
 import { quoteIdent } from '../../pg/ident.js';
-import { rejectOf, type Reject } from '../load/rejects.js';
+import { rejectOf, type Reject, type RejectsAs } from '../load/rejects.js';
 import { loadSkipping, type RowFailure } from '../load/skip.js';
 import { moveSql, POSITION_COLUMNS, type MoveSpec } from './move.js';
 
@@ -30,7 +30,7 @@ export function positionOf(p: bigint): { file: number; offset: number } {
 export interface MoveSkipping {
   spec: MoveSpec;
   /** How a refused row is written into the rejects file: the input's COPY options, or JSON. */
-  serialize: { kind: 'copy'; options: string } | { kind: 'json' };
+  serialize: RejectsAs;
   /** Where a batch (by its staging position) begins in the input, for the rejects' log. */
   locate(position: bigint): { file?: string | undefined; line: number; offset: number };
   /** Rows the move may still refuse before the import fails (--max-errors less the rejects so far). */

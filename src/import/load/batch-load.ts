@@ -4,9 +4,12 @@
  *  - skip: the COPY runs in a savepoint; when the server refuses a row, the batch is loaded again
  *    without it (see skip.ts) and the refused records become rejects.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { isPgError, parseCopyWhere } from '../../pg/pg-errors.js';
-import { copyChunks, type CopyWorkerBatch } from './copy-pool.js';
+import type { CopyWorkerBatch } from './copy-pool.js';
 import { rejectOf, type Reject } from './rejects.js';
 import type { BatchRecords } from '../cut/records.js';
 import { loadSkipping, type RowFailure } from './skip.js';
@@ -42,6 +45,14 @@ export interface BatchLoadContext<B extends LoadableBatch> {
   records(batch: B): BatchRecords;
   /** Backends the sibling-wait watcher cancelled: their "canceling statement" is a row error. */
   cancelled: Set<number>;
+}
+
+/** COPY `chunks` into the table with `sql` on `client`; resolves to the rows loaded. */
+export async function copyChunks(client: pg.Client, sql: string, chunks: readonly Buffer[]): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
+  await pipeline(Readable.from(chunks, { objectMode: false }), stream);
+  return stream.rowCount;
 }
 
 const SAVEPOINT = 'dataio_batch';

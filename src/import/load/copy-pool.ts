@@ -7,10 +7,7 @@
  * commit mode begins and commits a transaction per batch, and a connection that failed is replaced.
  * On a Citus cluster the connections are spread over its nodes (`targets`).
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import { connectClient, type ConnectionTarget } from '../../pg/connect.js';
 import { DataioError } from '../../errors.js';
 import { serverPid } from '../../pg/backend.js';
@@ -57,13 +54,6 @@ export interface PoolUse {
   targets?: readonly ConnectionTarget[];
 }
 
-/** COPY `chunks` into the table with `sql` on `client`; resolves to the rows loaded. */
-export async function copyChunks(client: pg.Client, sql: string, chunks: readonly Buffer[]): Promise<number> {
-  const stream = client.query(copyFrom(sql));
-  // pipeline: an error on either side destroys the copy stream, which sends CopyFail.
-  await pipeline(Readable.from(chunks, { objectMode: false }), stream);
-  return stream.rowCount;
-}
 
 export class CopyPool {
   private readonly o: CopyPoolOptions;

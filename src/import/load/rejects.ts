@@ -27,6 +27,12 @@ export interface Reject {
   moved?: boolean | undefined;
 }
 
+/**
+ * How a row known only by its values (refused when staged rows were moved) is written back as a
+ * record of the input's format: COPY it out with the input's options, or as a JSON object.
+ */
+export type RejectsAs = { kind: 'copy'; options: string } | { kind: 'json' };
+
 export interface RejectsLayout {
   /** Written before the first record: the input's header line, if it had one. */
   header?: Buffer | undefined;

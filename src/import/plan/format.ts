@@ -7,8 +7,7 @@ import type pg from 'pg';
 import type { DataioError } from '../../errors.js';
 import type { TableInfo } from '../../pg/catalog.js';
 import type { BatchRecords, LoadableBatch } from '../load/batch-load.js';
-import type { RejectsLayout } from '../load/rejects.js';
-import type { MoveHints } from '../commit/mode.js';
+import type { RejectsAs, RejectsLayout } from '../load/rejects.js';
 import type { ColumnDef } from './table.js';
 
 export interface Format<B extends LoadableBatch> {
@@ -35,7 +34,7 @@ export interface Loader<B extends LoadableBatch> {
   /** How the rejects file is laid out (the first input's header, framing). */
   rejectsLayout: RejectsLayout;
   /** How a staged row refused only when moved is written back as a record (move-skipping.ts). */
-  rejectsAs: MoveHints['serialize'];
+  rejectsAs: RejectsAs;
   /** A batch's failure as the one line the user sees (naming the input line). */
   mapError(err: unknown, batch: B): DataioError;
   /** How far into the inputs a loaded batch ends, in bytes comparable with the inputs' total size. */
