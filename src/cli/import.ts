@@ -53,6 +53,7 @@ export function errorOptions(f: ImportFlags): { onError: 'abort' | 'skip'; maxEr
 /** --on-conflict and --key. */
 export function conflictOptions(f: ImportFlags): { onConflict: OnConflict; key: string[] | undefined } {
   const onConflict = f.onConflict === undefined ? 'error' : parseChoice(f.onConflict, ['error', 'nothing', 'update'] as const, '--on-conflict');
+  if (onConflict !== 'error' && f.create === true) throw usage('--on-conflict merges into a table that exists, not one --create makes', 'create the table with its key first, then import with --on-conflict');
   const key = f.key === undefined ? undefined : parseColumnList(f.key, '--key');
   if (key !== undefined && onConflict === 'error') throw usage('--key applies to --on-conflict nothing or update', 'add --on-conflict update (or nothing)');
   return { onConflict, key };

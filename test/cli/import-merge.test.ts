@@ -91,6 +91,9 @@ for (const server of testServers()) {
       const lacks = await runCli(['import', file(`${t2}.csv`, 'v\nx\n'), '--table', t2, '--on-conflict', 'nothing', ...db]);
       assert.equal(lacks.code, 2);
       assert.match(lacks.stderr, /^error: the input has no column "id", which --key names$/m);
+      const made = await runCli(['import', input, '--table', uniqueName('n'), '--create', '--on-conflict', 'update', '--key', 'id', ...db]);
+      assert.equal(made.code, 2);
+      assert.match(made.stderr, /^error: --on-conflict merges into a table that exists, not one --create makes$/m);
       const bare = await runCli(['import', input, '--table', t, '--key', 'id', ...db]);
       assert.equal(bare.code, 2);
       assert.match(bare.stderr, /^error: --key applies to --on-conflict nothing or update$/m);
