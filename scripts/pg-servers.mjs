@@ -85,7 +85,12 @@ async function startEmbedded() {
   const home = mkdtempSync(join(tmpdir(), 'dataio-test-home-'));
   chmodSync(home, 0o755);
   const stop = track(async () => {
-    await stopEmbedded(home);
+    try {
+      await stopEmbedded(home);
+    } catch {
+      // Its pg_ctl runs in our process group: a ^C at the terminal may have ended it. Once more.
+      await stopEmbedded(home);
+    }
     rmSync(home, { recursive: true, force: true });
   });
   const r = await ensureEmbedded(home);
@@ -99,6 +104,8 @@ async function startEmbedded() {
   };
 }
 
+const INITDB_ARGS = ['-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions'];
+
 async function startDebian(binDir) {
   const version = binDir.split('/').at(-2);
   const ids = postgresIds();
@@ -108,12 +115,12 @@ async function startDebian(binDir) {
   if (ids.uid !== undefined) chownSync(base, ids.uid, ids.gid);
   const stop = track(async () => {
     try {
-      if (existsSync(join(data, 'postmaster.pid'))) run(join(binDir, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w', '-s'], ids);
+      await stopPostgres(binDir, data, ids);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
   });
-  run(join(binDir, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions'], ids);
+  run(join(binDir, 'initdb'), ['-D', data, ...INITDB_ARGS], ids);
   const port = await freePort();
   const conf = [
     `port = ${port}`,
@@ -130,6 +137,45 @@ async function startDebian(binDir) {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     stop,
   };
+}
+
+/**
+ * Stop the server of data directory `data` if one runs there. pg_ctl runs detached, so that a ^C at the
+ * terminal does not end the stop itself; a ^C that came as it was being spawned (before it left our
+ * process group) can still end it, so a stop that failed while the server lives is tried once more.
+ * A postmaster.pid whose process is gone (initdb's bootstrap backend, interrupted) is no server to stop.
+ */
+async function stopPostgres(binDir, data, ids) {
+  const pidFile = join(data, 'postmaster.pid');
+  const running = () => {
+    try {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      return pid > 0 && processAlive(pid);
+    } catch {
+      return false; // no postmaster.pid
+    }
+  };
+  const pgCtlStop = () => runAsync(join(binDir, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w', '-s'], { ids, detached: true });
+  if (!existsSync(pidFile)) return;
+  try {
+    await pgCtlStop();
+  } catch (err) {
+    if (!running()) return;
+    try {
+      await pgCtlStop();
+    } catch {
+      if (running()) throw err;
+    }
+  }
+}
+
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM'; // the postgres user's, when we are not root
+  }
 }
 
 export function debianBinDirs() {
@@ -286,15 +332,12 @@ async function startPg15Default({ tls }) {
   const base = tierDir('pg15-default', ids);
   const data = join(base, 'data');
   const stop = track(async () => {
-    try {
-      if (existsSync(join(data, 'postmaster.pid'))) await runAsync(join(bin, 'pg_ctl'), ['stop', '-D', data, '-m', 'fast', '-w', '-s'], { ids });
-    } finally {
-      rmSync(base, { recursive: true, force: true });
-    }
+    await stopPostgres(bin, data, ids); // the directory stays when a server there could not be stopped
+    rmSync(base, { recursive: true, force: true });
   });
   const [certs] = await Promise.all([
     tls ? makeCertificates(join(base, 'tls'), ids) : undefined,
-    runAsync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions'], { ids }),
+    runAsync(join(bin, 'initdb'), ['-D', data, ...INITDB_ARGS], { ids }),
   ]);
   const port = await freePort();
   const conf = [`port = ${port}`, "listen_addresses = '127.0.0.1'", "unix_socket_directories = ''"];
@@ -352,21 +395,13 @@ async function startPgbouncer(binary, backendPort) {
 }
 
 async function killAndWait(pid, ms = 10000) {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (err) {
-      return err.code === 'EPERM';
-    }
-  };
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   const until = Date.now() + ms;
-  while (alive()) {
+  while (processAlive(pid)) {
     if (Date.now() > until) {
       process.kill(pid, 'SIGKILL');
       return;
@@ -388,20 +423,22 @@ async function startCitus(clusterSh) {
   const port = await freePorts(3);
   let starting;
   const stop = track(async () => {
-    try {
-      // Interrupted while starting: end cluster.sh (its own process group) before stopping what it started.
-      if (starting && starting.exitCode === null && starting.signalCode === null) {
-        const ended = new Promise((r) => starting.once('close', r));
-        try {
-          process.kill(-starting.pid, 'SIGTERM');
-        } catch {}
-        await ended;
+    // Interrupted while starting: end cluster.sh (its own process group) before stopping what it started.
+    if (starting && starting.exitCode === null && starting.signalCode === null) {
+      const ended = new Promise((r) => starting.once('close', r));
+      try {
+        process.kill(-starting.pid, 'SIGTERM');
+      } catch {
+        // already gone
       }
-      // cluster.sh stop needs the base port too: without it, it looks for the nodes of port 9700.
-      await runAsync('bash', [clusterSh, 'stop', base, String(port)]);
-    } finally {
-      rmSync(base, { recursive: true, force: true });
+      await ended;
     }
+    // cluster.sh stop needs the base port too: without it, it looks for the nodes of port 9700. Detached,
+    // so that a ^C at the terminal does not end it (once more if one did as it was spawned, as in
+    // stopPostgres); the directory stays when the stop fails.
+    const clusterStop = () => runAsync('bash', [clusterSh, 'stop', base, String(port)], { detached: true });
+    await clusterStop().catch(clusterStop);
+    rmSync(base, { recursive: true, force: true });
   });
   const out = await runAsync('bash', [clusterSh, 'start', base, String(port)], { detached: true, started: (c) => (starting = c) });
   const urls = out.split('\n').filter((l) => l.startsWith('postgresql://'));

@@ -90,6 +90,7 @@ const [main, tiers] = await Promise.allSettled([
   unitOnly ? [] : startServers(),
   wantTiers.length ? startTiers({ want: wantTiers }) : { servers: [], skipped: [] },
 ]);
+if (stopping) await new Promise(() => {}); // interrupted: the signal handler stops everything and exits
 if (main.status === 'rejected' || tiers.status === 'rejected') {
   for (const r of [main, tiers]) if (r.status === 'rejected') console.error(`could not start the test servers: ${r.reason?.stack ?? r.reason}`);
   stopping = true;
@@ -101,7 +102,10 @@ const tierServers = tiers.value.servers;
 skippedTiers = [...skippedTiers, ...tiers.value.skipped].sort((a, b) => TIERS.indexOf(a.tier) - TIERS.indexOf(b.tier));
 const names = (list) => (list.length ? list.map((s) => s.name).join(', ') : 'none');
 console.log(`# servers: ${names(servers)}; tiers: ${names(tierServers)} (started in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
-console.log(`# tiers skipped: ${skippedTiers.length ? skippedTiers.map((s) => `${s.tier} (${s.why})`).join(', ') : 'none'}`);
+// One entry per reason: "a, b (why)".
+const byWhy = new Map();
+for (const { tier, why } of skippedTiers) byWhy.set(why, [...(byWhy.get(why) ?? []), tier]);
+console.log(`# tiers skipped: ${byWhy.size ? [...byWhy].map(([why, t]) => `${t.join(', ')} (${why})`).join('; ') : 'none'}`);
 
 const env = {
   ...process.env,
