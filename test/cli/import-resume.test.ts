@@ -126,8 +126,8 @@ for (const server of testServers()) {
         const url = withUrlPath(server.url, name, { name, password: 'pw' });
         const r = await runCli(['import', file(`${name}.csv`, 'id\n1\n'), '--table', 't', '--import-id', 'x', '--db', url, '--progress', 'none']);
         assert.equal(r.code, 1);
-        assert.match(r.stderr, new RegExp(`^error: cannot create the dataio schema that keeps the ledger of resumable imports \\(--import-id\\) in database ${name}: permission denied`, 'm'));
-        assert.match(r.stderr, /^hint: ask the database owner to run: CREATE SCHEMA dataio AUTHORIZATION/m);
+        assert.match(r.stderr, new RegExp(`^error: role ${name} may not create the dataio schema, which keeps the ledger of resumable imports \\(--import-id\\) \\(in database ${name}\\): permission denied`, 'm'));
+        assert.match(r.stderr, new RegExp(`^hint: ask the database owner to run once: dataio setup --grant ${name} .*CREATE SCHEMA dataio AUTHORIZATION ${name};`, 'm'));
         // Without --import-id the same role loads (one connection: no two-phase commit to record).
         const plain = await runCli(['import', file(`${name}.csv`, 'id\n1\n'), '--table', 't', '--workers', '1', '--db', url, '--progress', 'none']);
         assert.equal(plain.code, 0, plain.stderr);

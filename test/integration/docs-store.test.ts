@@ -241,8 +241,8 @@ for (const server of testServers()) {
         putDocument(targetOf(url), { input: p, workers: 1 }, { progress: () => QUIET, started: () => undefined }),
         (e: unknown) => {
           assert.ok(e instanceof DataioError && e.code === 'DB_PERMISSION', String(e));
-          assert.match(e.message, new RegExp(`cannot create the dataio schema that stores documents in database ${db}`));
-          assert.match(e.hint ?? '', /CREATE SCHEMA dataio AUTHORIZATION/);
+          assert.match(e.message, new RegExp(`^role ${role} may not create the dataio schema, which stores documents \\(in database ${db}\\): permission denied`));
+          assert.match(e.hint ?? '', new RegExp(`dataio setup --grant ${role}\\b.*CREATE SCHEMA dataio AUTHORIZATION ${role}`));
           return true;
         },
       );
