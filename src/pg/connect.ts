@@ -2,7 +2,9 @@
  * Turning a Config into connected pg clients. The embedded server is started here, lazily, the first
  * time a command needs a connection.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { DataioError } from '../errors.js';
@@ -53,6 +55,32 @@ export function pgpassLookup(text: string, host: string, port: string, database:
   return undefined;
 }
 
+/**
+ * The password for host:port/database as user from a pgpass file: `named` (a URL's passfile=, which
+ * must be readable), else PGPASSFILE or ~/.pgpass when they exist and, as libpq wants, are not readable
+ * by group or others. dataio reads the file itself: node-postgres would too, but warns on every use that
+ * it will stop (pg 8.23), a line on stderr of every command of someone who keeps a ~/.pgpass.
+ */
+export function passfilePassword(named: string | null, host: string, port: string, database: string, user: string): string | undefined {
+  let text: string;
+  if (named) {
+    try {
+      text = readFileSync(named, 'utf8');
+    } catch (err) {
+      throw new DataioError('DB_AUTH', `cannot read the passfile named in the database URL: ${named}`, { cause: err });
+    }
+  } else {
+    const path = process.env['PGPASSFILE'] || join(homedir(), '.pgpass');
+    try {
+      if (process.platform !== 'win32' && (statSync(path).mode & 0o077) !== 0) return undefined;
+      text = readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  return pgpassLookup(text, host.startsWith('/') ? 'localhost' : host, port, database, user);
+}
+
 /** A URL as the user gave it, made safe to print. */
 export function redactUrl(url: string): string {
   try {
@@ -79,17 +107,13 @@ function urlTarget(url: string): ConnectionTarget {
   }
   const passfile = parsed.searchParams.get('passfile');
   parsed.searchParams.delete('passfile');
-  if (passfile && !parsed.password) {
-    // libpq's passfile= parameter (which `dataio db url` uses); node-postgres does not know it.
-    let text = '';
-    try {
-      text = readFileSync(passfile, 'utf8');
-    } catch (err) {
-      throw new DataioError('DB_AUTH', `cannot read the passfile named in the database URL: ${passfile}`, { cause: err });
-    }
+  if (!parsed.password && process.env['PGPASSWORD'] === undefined) {
     const user = decodeURIComponent(parsed.username) || process.env['USER'] || '';
     const database = decodeURIComponent(parsed.pathname.slice(1)) || user;
-    const password = pgpassLookup(text, parsed.hostname, parsed.port || '5432', database, user);
+    const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
+    // libpq's passfile= parameter (which `dataio db url` uses; node-postgres does not know it), else
+    // PGPASSFILE or ~/.pgpass as libpq reads them.
+    const password = passfilePassword(passfile, host, parsed.port || '5432', database, user);
     // Into the URL: node-postgres lets the connection string's fields override a separate password.
     if (password !== undefined) parsed.password = encodeURIComponent(password);
   }
@@ -147,12 +171,21 @@ export function sslFromEnv(env: NodeJS.ProcessEnv): pg.ClientConfig['ssl'] {
 }
 
 function pgEnvTarget(): ConnectionTarget {
-  // node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and ~/.pgpass itself; TLS as libpq does.
+  // node-postgres reads PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD itself; the pgpass file and
+  // TLS as libpq does.
   const env = process.env;
   const user = env['PGUSER'] ?? env['USER'] ?? '';
-  const display = `${user}@${env['PGHOST'] ?? 'localhost'}:${env['PGPORT'] ?? '5432'}/${env['PGDATABASE'] ?? user} (from PG* variables)`;
+  const host = env['PGHOST'] ?? 'localhost';
+  const port = env['PGPORT'] ?? '5432';
+  const database = env['PGDATABASE'] ?? user;
+  const display = `${user}@${host}:${port}/${database} (from PG* variables)`;
   const ssl = sslFromEnv(env);
-  return { clientConfig: ssl === undefined ? {} : { ssl }, display, local: isLocalHost(env['PGHOST']) };
+  const clientConfig: pg.ClientConfig = ssl === undefined ? {} : { ssl };
+  if (env['PGPASSWORD'] === undefined) {
+    const password = passfilePassword(null, host, port, database, user);
+    if (password !== undefined) clientConfig.password = password;
+  }
+  return { clientConfig, display, local: isLocalHost(env['PGHOST']) };
 }
 
 /** Resolve where to connect; starts the embedded server when that is the target. */

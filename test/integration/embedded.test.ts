@@ -71,5 +71,19 @@ describe('embedded PostgreSQL from a fresh home', () => {
     const viaUrl = await runCli(['export', '--table', `${table}_b`, '--db', url.stdout.trim()]);
     assert.equal(viaUrl.code, 0, viaUrl.stderr);
     assert.equal(viaUrl.stdout, 'id,v\n1,a\n2,b\n');
+    // PGPASSFILE (or ~/.pgpass) as libpq reads it, for a URL without a password and for PG* variables,
+    // without node-postgres's deprecation warning on stderr.
+    const u = new URL(url.stdout.trim());
+    const passfile = u.searchParams.get('passfile') ?? '';
+    u.search = '';
+    const viaPassfile = await runCli(['export', '--table', `${table}_b`, '--db', u.toString()], { env: { PGPASSFILE: passfile } });
+    assert.equal(viaPassfile.code, 0, viaPassfile.stderr);
+    assert.equal(viaPassfile.stdout, 'id,v\n1,a\n2,b\n');
+    assert.equal(viaPassfile.stderr, '');
+    const pgEnv = { PGPASSFILE: passfile, PGHOST: u.hostname, PGPORT: u.port, PGUSER: 'postgres', PGDATABASE: 'postgres' };
+    const viaPgEnv = await runCli(['export', '--table', `${table}_b`], { env: pgEnv });
+    assert.equal(viaPgEnv.code, 0, viaPgEnv.stderr);
+    assert.equal(viaPgEnv.stdout, 'id,v\n1,a\n2,b\n');
+    assert.equal(viaPgEnv.stderr, '');
   });
 });
