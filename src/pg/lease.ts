@@ -43,7 +43,7 @@ const SERVER_SQL = `coalesce(host(inet_server_addr()), 'local') || ':' || curren
 
 /** Select-list items that tell who we are (see holderFrom): fold them into a query that runs anyway. */
 export const HOLDER_SELECT = `${SERVER_SQL} AS holder_server, pg_backend_pid() AS holder_pid,
-            (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS holder_start`;
+            (SELECT backend_start FROM pg_stat_get_activity(pg_backend_pid())) AS holder_start`;
 
 export interface HolderRow {
   holder_server: string;

@@ -2,7 +2,9 @@
  * What an import needs to know about the server before it chooses how to load and commit, asked in
  * one round trip (it is on the path to a small file's only batch): its version, how many prepared
  * transactions it allows, whether it is a Citus coordinator, free connections, what earlier imports
- * left behind, and who we are as a lease holder.
+ * left behind, and who we are as a lease holder. The functions under the pg_stat_activity and
+ * pg_prepared_xacts views, not the views: a new backend plans the views' joins from a cold catalog
+ * cache, which made this query 17 ms instead of 10 on every import here.
  */
 import type pg from 'pg';
 import { holderFrom, HOLDER_SELECT, type Holder, type HolderRow } from './lease.js';
@@ -28,8 +30,9 @@ export async function serverFacts(client: pg.Client): Promise<ServerFacts> {
             current_setting('max_prepared_transactions')::int AS mpt,
             EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus,
             current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-              - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int AS free,
-            (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE 'dataio\\_%')::int AS prepared,
+              - (SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE backend_type = 'client backend')::int AS free,
+            (SELECT count(*) FROM pg_prepared_xact()
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND gid LIKE 'dataio\\_%')::int AS prepared,
             EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                      WHERE n.nspname = 'dataio' AND c.relname = 'import_stagings'
                        AND has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(c.oid, 'SELECT, DELETE')) AS stagings,
