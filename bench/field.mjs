@@ -8,7 +8,7 @@
 //    --import-id, and --nodes none, against one psql \copy session through the coordinator.
 // Env: ROWS (default 2000000; Citus: CITUS_ROWS, default 1000000), ROUNDS (default 3).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { debianBinDirs, startServers, startTiers, stopAll } from '../scripts/pg-servers.mjs';
@@ -53,21 +53,61 @@ async function q(url, sql) {
 const psqlCopy = (url, file) => ['psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
 const dataio = (url, file, extra = []) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', url, '--progress', 'none', '--json', ...extra]];
 
-/** Alternating rounds of `cases` ([name, () => seconds]) with `fresh()` before each; resolves to medians. */
-async function rounds(cases, fresh, check) {
+/**
+ * CPU seconds a PostgreSQL server has used so far: its postmaster's and every child's user and system
+ * time, with the children it has reaped (backends that ended) in the postmaster's cutime and cstime.
+ */
+function serverCpu(postmaster) {
+  const hz = 100; // USER_HZ, 100 on Linux
+  let ticks = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let f;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // After the command name: state, ppid, …; utime, stime, cutime, cstime are fields 14–17 of stat.
+    if (Number(d) === postmaster || Number(f[1]) === postmaster) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return ticks / hz;
+}
+
+/** The postmaster's pid of the server at `url` (this machine's: the first line of its postmaster.pid). */
+async function postmasterOf(url) {
+  const [r] = await q(url, "SELECT current_setting('data_directory') AS dir");
+  return Number(readFileSync(join(r.dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
+
+/**
+ * Alternating rounds of `cases` ([name, () => seconds]) with `fresh()` before each; resolves to medians.
+ * With `servers` ([label, postmaster pid]), also the median CPU seconds each server used in each case.
+ */
+async function rounds(cases, fresh, check, servers = []) {
   const times = Object.fromEntries(cases.map(([n]) => [n, []]));
+  const cpu = Object.fromEntries(cases.map(([n]) => [n, servers.map(() => [])]));
   const commit = {};
   for (let round = 0; round < ROUNDS; round++) {
     for (const [name, fn] of round % 2 === 0 ? cases : [...cases].reverse()) {
       await fresh();
+      const before = servers.map(([, pid]) => serverCpu(pid));
       const r = await fn();
+      // Let the postmasters reap the backends that ended, so that their CPU time is counted.
+      if (servers.length > 0) await new Promise((res) => setTimeout(res, 300));
+      servers.forEach(([, pid], i) => cpu[name][i].push(serverCpu(pid) - before[i]));
       await check();
       times[name].push(r.secs);
       if (r.commit) commit[name] = r.commit;
       console.error(`round ${round + 1}: ${name}: ${r.secs.toFixed(2)} s`);
     }
   }
-  return { medians: Object.fromEntries(Object.entries(times).map(([n, xs]) => [n, median(xs)])), commit };
+  return {
+    medians: Object.fromEntries(Object.entries(times).map(([n, xs]) => [n, median(xs)])),
+    cpu: Object.fromEntries(Object.entries(cpu).map(([n, per]) => [n, per.map(median)])),
+    commit,
+  };
 }
 
 async function runDataio(cmd) {
@@ -143,12 +183,21 @@ async function citus() {
     ['dataio --nodes none (coordinator only)', () => runDataio(dataio(url, csv, ['--nodes', 'none']))],
     ['dataio --import-id', () => runDataio(dataio(url, csv, ['--import-id', `bench-${process.pid}-${++ids}`]))],
   ];
-  const { medians, commit } = await rounds(cases, fresh, check);
+  const servers = [['coordinator', await postmasterOf(url)], ...(await Promise.all(c.workers.map(async (w, i) => [`worker ${i + 1}`, await postmasterOf(w)])))];
+  const { medians, cpu, commit } = await rounds(cases, fresh, check, servers);
   const one = medians['psql \\copy, 1 session, through the coordinator'];
   console.log(`\nImport of ${CITUS_ROWS.toLocaleString('en-US')} rows into a hash-distributed table (32 shards), Citus 13.2 on PostgreSQL 15: coordinator + 2 workers on this machine, median of ${ROUNDS} alternating rounds:\n`);
   console.log('| way | median s | vs 1 psql session | how dataio committed |');
   console.log('| --- | ---: | ---: | --- |');
   for (const [name, m] of Object.entries(medians)) console.log(`| ${name} | ${m.toFixed(2)} | ${(m / one).toFixed(2)}× | ${commit[name] ?? ''} |`);
+  // Where the servers' work went: on separate machines each node's share is what it must do alone.
+  console.log(`\nCPU seconds each node's PostgreSQL used for the same imports (medians; dataio's and psql's own CPU not included):\n`);
+  console.log(`| way | ${servers.map(([l]) => l).join(' | ')} | all nodes | busiest node's share |`);
+  console.log(`| --- | ${servers.map(() => '---:').join(' | ')} | ---: | ---: |`);
+  for (const [name, per] of Object.entries(cpu)) {
+    const all = per.reduce((x, y) => x + y, 0);
+    console.log(`| ${name} | ${per.map((x) => x.toFixed(2)).join(' | ')} | ${all.toFixed(2)} | ${((Math.max(...per) / all) * 100).toFixed(0)} % |`);
+  }
 }
 
 try {
