@@ -18,11 +18,13 @@ import { markRetryable } from './retry.js';
 
 export async function runImport<B extends LoadableBatch>(target: ConnectionTarget, o: JobOptions, inputs: InputSet, hooks: ImportHooks, format: Format<B>): Promise<ImportResult> {
   const job = new ImportJob<B>(target, o, inputs, hooks);
+  // Without a ledger to read first, the input's start is read while the connection opens.
+  const early = o.resume === undefined ? settled(format.shape(job.wantsNewTable)) : undefined;
   try {
     await job.connect();
     const finished = await job.readLedger();
     if (finished !== undefined) return finished;
-    const create = await format.shape(job.wantsNewTable);
+    const create = early !== undefined ? await outcome(early) : await format.shape(job.wantsNewTable);
     const mode = await job.chooseMode(create);
     const prepared = await job.prepare(mode);
     const loader = await format.bind(job.client, prepared.table, prepared.created);
@@ -36,6 +38,22 @@ export async function runImport<B extends LoadableBatch>(target: ConnectionTarge
   } finally {
     await job.close();
   }
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A promise that never rejects (its failure is taken up later, or not at all when an earlier step failed). */
+function settled<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value) => ({ ok: true, value }),
+    (error: unknown) => ({ ok: false, error }),
+  );
+}
+
+async function outcome<T>(p: Promise<Settled<T>>): Promise<T> {
+  const r = await p;
+  if (!r.ok) throw r.error;
+  return r.value;
 }
 
 /** Undo what the commit mode undoes, and turn the failure into the one line the user reads. */
