@@ -28,7 +28,7 @@ export function defineExport(program: Command, run: Runner): void {
         'written under a temporary name and appears only when the export is complete.',
     )
     .option('-t, --table <name>', 'the table to export, as table or schema.table')
-    .option('-q, --query <sql>', 'a query whose result to export')
+    .option('-c, --query <sql>', 'a query whose result to export (-c as in psql)')
     .option('--query-file <file>', 'read the query from a file')
     .option('-f, --format <format>', 'csv, tsv, ndjson or json (default: from the -o extension, else csv)')
     .option('-o, --output <file>', 'output file, or - for stdout', '-')

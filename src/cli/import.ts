@@ -86,7 +86,7 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--quote <char>', 'CSV quote character (default ")')
     .option('--escape <char>', 'CSV escape character (default: the quote character)')
     .option('--null <string>', 'the string that means NULL (default: an unquoted empty field for csv, \\N for tsv)')
-    .option('--header', 'the first line holds column names (default)', true)
+    .option('--header', 'the first line holds column names', true)
     .option('--no-header', 'the input has no header line')
     .option('--columns <a,b,c>', 'the columns the input fields go to, in order')
     .option('--create', 'create the table, inferring column types from a sample of rows')
