@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { EXIT_OK, EXIT_REJECTED, usage } from '../errors.js';
-import type { ImportResult, NodesOption, OnConflict } from '../import/options.js';
+import type { ImportResult, OnConflict } from '../import/options.js';
 import { DEFAULT_WORKERS } from '../workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext, Runner } from './context.js';
-import { parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
+import { nodesOption, parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
 export const DEFAULT_SAMPLE = 1000;
 
@@ -57,15 +57,6 @@ export function conflictOptions(f: ImportFlags): { onConflict: OnConflict; key: 
   const key = f.key === undefined ? undefined : parseColumnList(f.key, '--key');
   if (key !== undefined && onConflict === 'error') throw usage('--key applies to --on-conflict nothing or update', 'add --on-conflict update (or nothing)');
   return { onConflict, key };
-}
-
-/** --nodes auto|none|URL,URL. */
-export function nodesOption(value: string | undefined): NodesOption {
-  if (value === undefined || value === 'auto') return { kind: 'auto' };
-  if (value === 'none') return { kind: 'none' };
-  const urls = value.split(',').map((u) => u.trim());
-  if (urls.some((u) => !/^postgres(ql)?:\/\//.test(u))) throw usage(`--nodes takes auto, none, or postgresql:// URLs separated by commas, not '${value}'`);
-  return { kind: 'urls', urls };
 }
 
 export function defineImport(program: Command, run: Runner): void {
