@@ -10,22 +10,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import pg from 'pg';
-import { runCli, uniqueName } from '../support/env.js';
+import { query, runCli, uniqueName } from '../support/env.js';
 import { scratch } from '../support/files.js';
 import { tierServers, whySkipped, type TierServer } from '../support/tiers.js';
 
 const ROWS = 100_000;
 const { dir } = scratch('export-citus');
 
-async function q<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const q = (url: string, sql: string, params: unknown[] = []) => query({ name: 'citus', url }, sql, params);
 
 /** psql's `\copy … to stdout` through the coordinator: the reference. */
 function psql(url: string, copy: string): string {
