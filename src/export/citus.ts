@@ -78,6 +78,7 @@ export async function exportShards(
   consume: (chunks: AsyncIterable<Buffer>) => Promise<void>,
 ): Promise<ShardExportResult> {
   const layout = await clusterLayout(coordinator, o.relation);
+  if (layout.shards.length + layout.unplaced === 0) throw new ShardsUnreachable('the table has no shards');
   if (layout.unplaced > 0) throw new ShardsUnreachable(`${layout.unplaced} shards have no active placement on a primary node`);
   const reach = await groupTargets(layout, target, o.nodes);
   const shards = interleaveByGroup(layout.shards);

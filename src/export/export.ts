@@ -120,7 +120,7 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     let workers = 1;
     let streams = 1;
     let shards: ShardExportResult | undefined;
-    const distributed = resolved.citus?.kind === 'distributed';
+    const distributed = resolved.citus?.sharded === true;
     // 'auto': in parallel when the source is a table that can be cut into ranges or shards, silently not otherwise.
     const wanted = o.workers !== 'auto' ? o.workers : resolved.rangeable || distributed ? autoExportWorkers(target.local === true) : 1;
     if (wanted > 1 && !resolved.rangeable && !distributed) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);

@@ -16,8 +16,11 @@ export interface ResolvedSource {
   rangeable: boolean;
   /** Why not, for the warning when --workers is asked for. */
   notRangeable?: string;
-  /** A table Citus manages (its coordinator's relation is a shell without rows): how, and its columns. */
-  citus?: { kind: CitusKind; columns: string[] };
+  /**
+   * A table Citus manages (its coordinator's relation is a shell without rows): how, whether its
+   * rows are in shards spread over the nodes (hash, append, range: read per shard), and its columns.
+   */
+  citus?: { kind: CitusKind; sharded: boolean; columns: string[] };
 }
 
 interface RelationRow {
@@ -56,8 +59,14 @@ export async function resolveSource(client: pg.Client, table: string | undefined
     // Its pages are empty: ctid ranges would cut nothing. Distributed tables are read per shard (citus.ts).
     notRangeable = `${display} is a Citus ${info.citus.kind} table`;
   }
-  const resolved: ResolvedSource = { source: { kind: 'table', sql, plain: rel.kind === 'r' }, display, rangeable: notRangeable === undefined };
-  if (info?.citus !== undefined) resolved.citus = { kind: info.citus.kind, columns: info.columns.map((c) => c.name) };
+  // `COPY t TO` on a Citus table is Citus's own code path (a table without shards gives no header,
+  // a header counts as a row): `COPY (SELECT …) TO`, psql's `\copy (SELECT …) TO`, is the reference.
+  const plain = rel.kind === 'r' && info?.citus === undefined;
+  const resolved: ResolvedSource = { source: { kind: 'table', sql, plain }, display, rangeable: notRangeable === undefined };
+  if (info?.citus !== undefined) {
+    const sharded = info.citus.kind === 'distributed' || info.citus.method === 'a' || info.citus.method === 'r';
+    resolved.citus = { kind: info.citus.kind, sharded, columns: info.columns.map((c) => c.name) };
+  }
   if (notRangeable !== undefined) resolved.notRangeable = notRangeable;
   return resolved;
 }

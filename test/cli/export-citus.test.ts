@@ -137,6 +137,24 @@ for (const s of servers as TierServer[]) {
       assert.deepEqual(sortedRecords(text, 'csv'), sortedRecords(psql(s.url, `\\copy (select * from ${name}) to stdout with (format csv, header)`), 'csv'));
     });
 
+    it('an append-distributed table is read per shard too; one with no shard through the coordinator', async () => {
+      const ap = uniqueName('xap');
+      await q(s.url, `CREATE TABLE ${ap} (id bigint, v text)`);
+      await q(s.url, `SELECT create_distributed_table($1, 'id', 'append')`, [ap]);
+      const empty = await runCli(['export', '--table', ap, ...db()]);
+      assert.equal(empty.code, 0, empty.stderr);
+      assert.equal(empty.stdout, 'id,v\n');
+      assert.match(empty.stderr, /over one connection: the table has no shards/);
+      for (let k = 0; k < 3; k++) {
+        const [shard] = await q(s.url, `SELECT master_create_empty_shard($1) AS id`, [ap]);
+        await q(s.url, `COPY ${ap} FROM PROGRAM 'seq ${k * 1000 + 1} ${k * 1000 + 1000} | sed s/$/,x/' WITH (FORMAT csv, append_to_shard ${String((shard as { id: string }).id)})`);
+      }
+      const r = await runCli(['export', '--table', ap, '--no-header', ...db()]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual([summary(r.stderr).rows, summary(r.stderr).shards], [3000, 3]);
+      assert.deepEqual(sortedRecords(r.stdout, 'csv'), sortedRecords(psql(s.url, `\\copy ${ap} to stdout with (format csv)`), 'csv'));
+    });
+
     it('one cut across the nodes while distributed transactions commit; a role that may not lock pg_dist_transaction gets every row and consistentCut false', async () => {
       const cut = uniqueName('cut');
       await q(s.url, `CREATE TABLE ${cut} (id int, v bigint)`);
