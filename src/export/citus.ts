@@ -147,7 +147,8 @@ const LOCK = 'LOCK TABLE pg_catalog.pg_dist_transaction IN SHARE MODE';
 /**
  * Lock pg_dist_transaction on every primary node (the coordinator's connection for our own group,
  * a new connection for the others, kept in `lockers`); true when every lock is held. A role that may
- * not lock it, a node that cannot be reached, or a wait of more than 10 s: nothing held, false.
+ * not lock it, a node that cannot be reached, or a wait of more than 2 s (while we wait, the node's
+ * distributed commits queue behind us: the wait is kept short): nothing held, false.
  */
 async function holdDistributedCommits(
   coordinator: pg.Client,
@@ -159,7 +160,7 @@ async function holdDistributedCommits(
   if (groups.some((g) => !reach.has(g))) return false;
   try {
     await coordinator.query('BEGIN');
-    await coordinator.query("SET LOCAL lock_timeout = '10s'");
+    await coordinator.query("SET LOCAL lock_timeout = '2s'");
     await coordinator.query(LOCK);
     await Promise.all(
       groups
@@ -168,7 +169,7 @@ async function holdDistributedCommits(
           const c = await connectClient(reach.get(g) as ConnectionTarget, 'dataio export', { retry: false });
           lockers.push(c);
           await c.query('BEGIN');
-          await c.query("SET LOCAL lock_timeout = '10s'");
+          await c.query("SET LOCAL lock_timeout = '2s'");
           await c.query(LOCK);
         }),
     );
