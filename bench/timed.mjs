@@ -1,5 +1,6 @@
 // Run a command, timed: resolves to { secs, out, err } (wall-clock seconds, stdout, stderr); rejects
-// with the end of stderr when it exits non-zero. `opts` go to spawn (env, …).
+// with the end of stderr when it exits non-zero. `opts` go to spawn (env, …; `stdio` with stdout
+// 'ignore' or a file descriptor leaves `out` empty).
 import { spawn } from 'node:child_process';
 
 export function timed(cmd, args, opts = {}) {
@@ -8,8 +9,8 @@ export function timed(cmd, args, opts = {}) {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
+    child.stdout?.on('data', (d) => (out += d));
+    child.stderr?.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const secs = Number(process.hrtime.bigint() - started) / 1e9;

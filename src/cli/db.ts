@@ -15,8 +15,8 @@ export function defineDb(program: Command, run: Runner): void {
     .command('db')
     .summary('manage the embedded PostgreSQL used when no database is named')
     .description(
-      'dataio uses an embedded PostgreSQL 18 when no database is named (no --db, DATABASE_URL or PG*\n' +
-        'variables). It starts on first use, keeps running for later calls, and keeps its data in\n' +
+      'dataio uses an embedded PostgreSQL 18 when no database is named (no --db, DATABASE_URL or PG* ' +
+        'variables). It starts on first use, keeps running for later calls, and keeps its data in ' +
         '$DATAIO_HOME (default ~/.local/share/dataio; /var/lib/dataio for root).',
     )
     .addHelpText('after', '\nExamples:\n  $ dataio db status\n  $ psql "$(dataio db url)"\n  $ dataio db stop');

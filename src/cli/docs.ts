@@ -71,8 +71,8 @@ export function defineDocs(program: Command, run: Runner): void {
     .command('doc-put')
     .summary('store a binary document of any size, in checksummed chunks; prints its id')
     .description(
-      'Store a file (or stdin, as -) as a document: cut into chunks, each stored with its SHA-256 over\n' +
-        'parallel connections; the document is complete only when every chunk is in. Prints the id on\n' +
+      'Store a file (or stdin, as -) as a document: cut into chunks, each stored with its SHA-256 over ' +
+        'parallel connections; the document is complete only when every chunk is in. Prints the id on ' +
         'stdout and nothing else. An interrupted upload can be finished with --resume ID.',
     )
     .argument('<file>', 'the file, or - for stdin')
@@ -121,8 +121,8 @@ export function defineDocs(program: Command, run: Runner): void {
     .command('doc-get')
     .summary('stream a stored document back, verified')
     .description(
-      'Write a document to stdout or a file, checking every chunk against its SHA-256 and the whole\n' +
-        "document against its own. A file is written under a temporary name and renamed only after all\n" +
+      'Write a document to stdout or a file, checking every chunk against its SHA-256 and the whole ' +
+        'document against its own. A file is written under a temporary name and renamed only after all ' +
         'checks passed: a failed get leaves no file. A name means the newest complete document with it.',
     )
     .argument('<id-or-name>', 'the document id or name')
@@ -184,7 +184,7 @@ export function defineDocs(program: Command, run: Runner): void {
   program
     .command('doc-rm')
     .summary('delete a stored document')
-    .description('Delete a document: it is marked as being deleted first (so it can no longer be fetched), then its\nchunks are removed in batches, each its own transaction. A name must match exactly one document.')
+    .description('Delete a document: it is marked as being deleted first (so it can no longer be fetched), then its chunks are removed in batches, each its own transaction. A name must match exactly one document.')
     .argument('<id-or-name>', 'the document id or name')
     .addHelpText('after', '\nExample:\n  $ dataio doc-rm nightly')
     .action(

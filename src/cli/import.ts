@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { EXIT_OK, EXIT_REJECTED, usage } from '../errors.js';
-import type { ImportResult, NodesOption, OnConflict } from '../import/options.js';
+import type { ImportResult, OnConflict } from '../import/options.js';
 import { DEFAULT_WORKERS } from '../workers.js';
 import { formatBytes, formatCount } from '../progress/progress.js';
 import type { CommandContext, Runner } from './context.js';
-import { parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
+import { nodesOption, parseChar, parseChoice, parseColumnList, parseNonNegativeInt, parsePositiveInt, parseSize, tableFromPath } from './parse.js';
 
 export const DEFAULT_SAMPLE = 1000;
 
@@ -59,15 +59,6 @@ export function conflictOptions(f: ImportFlags): { onConflict: OnConflict; key: 
   return { onConflict, key };
 }
 
-/** --nodes auto|none|URL,URL. */
-export function nodesOption(value: string | undefined): NodesOption {
-  if (value === undefined || value === 'auto') return { kind: 'auto' };
-  if (value === 'none') return { kind: 'none' };
-  const urls = value.split(',').map((u) => u.trim());
-  if (urls.some((u) => !/^postgres(ql)?:\/\//.test(u))) throw usage(`--nodes takes auto, none, or postgresql:// URLs separated by commas, not '${value}'`);
-  return { kind: 'urls', urls };
-}
-
 export function defineImport(program: Command, run: Runner): void {
   program
     .command('import')
@@ -86,7 +77,7 @@ export function defineImport(program: Command, run: Runner): void {
     .option('--quote <char>', 'CSV quote character (default ")')
     .option('--escape <char>', 'CSV escape character (default: the quote character)')
     .option('--null <string>', 'the string that means NULL (default: an unquoted empty field for csv, \\N for tsv)')
-    .option('--header', 'the first line holds column names (default)', true)
+    .option('--header', 'the first line holds column names', true)
     .option('--no-header', 'the input has no header line')
     .option('--columns <a,b,c>', 'the columns the input fields go to, in order')
     .option('--create', 'create the table, inferring column types from a sample of rows')

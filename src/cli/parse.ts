@@ -2,6 +2,7 @@
  * Parsing option values: sizes (64KB, 8MB, 1GB), counts, choices. Pure; throws usage errors.
  */
 import { usage } from '../errors.js';
+import type { NodesOption } from '../import/options.js';
 
 const UNITS: Record<string, number> = {
   '': 1,
@@ -61,6 +62,15 @@ export function parseColumnList(value: string, flag = '--columns'): string[] {
   const cols = value.split(',').map((c) => c.trim());
   if (cols.some((c) => c === '')) throw usage(`${flag} takes a comma-separated list of names, not '${value}'`);
   return cols;
+}
+
+/** --nodes auto|none|URL,URL. */
+export function nodesOption(value: string | undefined): NodesOption {
+  if (value === undefined || value === 'auto') return { kind: 'auto' };
+  if (value === 'none') return { kind: 'none' };
+  const urls = value.split(',').map((u) => u.trim());
+  if (urls.some((u) => !/^postgres(ql)?:\/\//.test(u))) throw usage(`--nodes takes auto, none, or postgresql:// URLs separated by commas, not '${value}'`);
+  return { kind: 'urls', urls };
 }
 
 export { formatFromPath } from '../io/formats.js';

@@ -16,7 +16,9 @@ import { CopyOut, isCopyError, type RowTally } from './copy-out.js';
 import { RAW_ROWS, type RowShaper } from './copy-out-parser.js';
 import { jsonArrayTransform } from './json-array.js';
 import { jsonItems, jsonLines } from './json-rows.js';
+import { exportShards, ShardsUnreachable, type ShardExportResult } from './citus.js';
 import { exportRanges } from './parallel.js';
+import type { NodesOption } from '../import/options.js';
 import { estimateRows, resolveSource, type ResolvedSource } from './source.js';
 import { exportCopySql, type ExportFormat } from './sql.js';
 import { autoExportWorkers } from '../workers.js';
@@ -34,6 +36,8 @@ export interface ExportOptions {
   output: string;
   /** Connections for a table export (1: one COPY; 'auto': see autoExportWorkers). */
   workers: number | 'auto';
+  /** Citus: where a distributed table's shards are read (none: one stream through the server --db names); default auto. */
+  nodes?: NodesOption | undefined;
 }
 
 export interface ExportResult {
@@ -43,6 +47,14 @@ export interface ExportResult {
   seconds: number;
   /** Connections used. */
   workers: number;
+  /** COPY statements the export was cut into: 1, the ctid ranges, or the shards of a Citus table. */
+  streams: number;
+  /** A Citus distributed table read shard by shard: how many shards. */
+  shards?: number;
+  /** Servers read from (the nodes of a Citus cluster). */
+  nodes: number;
+  /** Citus, per shard: every node's snapshot was taken with distributed commits held out (see citus.ts). */
+  consistentCut?: boolean;
   /** True when the reader closed the pipe before the end (`| head`). */
   truncatedByReader: boolean;
 }
@@ -106,10 +118,42 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
 
     let rows: number;
     let workers = 1;
-    // 'auto': in parallel when the source is a table that can be cut into ranges, silently not otherwise.
-    const wanted = o.workers !== 'auto' ? o.workers : resolved.rangeable ? autoExportWorkers(target.local === true) : 1;
-    if (wanted > 1 && !resolved.rangeable) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);
-    if (wanted > 1 && resolved.rangeable) {
+    let streams = 1;
+    let shards: ShardExportResult | undefined;
+    const distributed = resolved.citus?.sharded === true;
+    // 'auto': in parallel when the source is a table that can be cut into ranges or shards, silently not otherwise.
+    const wanted = o.workers !== 'auto' ? o.workers : resolved.rangeable || distributed ? autoExportWorkers(target.local === true) : 1;
+    if (wanted > 1 && !resolved.rangeable && !distributed) hooks.warn(`exporting over one connection: ${resolved.notRangeable ?? 'the table cannot be cut into ranges'}`);
+    const nodes = o.nodes ?? { kind: 'auto' };
+    if (wanted > 1 && distributed && nodes.kind !== 'none') {
+      try {
+        shards = await exportShards(
+          client,
+          target,
+          {
+            relation: resolved.source.sql,
+            columns: resolved.citus?.columns ?? [],
+            format: o.format,
+            header: o.header,
+            workers: o.workers === 'auto' ? Math.max(2, wanted) : wanted,
+            nodes,
+            shaper: shaperFor(o.format),
+            tally,
+            highWaterMark: RANGE_BUFFER,
+          },
+          write,
+        );
+      } catch (err) {
+        if (!(err instanceof ShardsUnreachable)) throw err;
+        // Nothing was written yet: the coordinator can still give every row, in one stream.
+        hooks.warn(`exporting ${display} through ${target.display} over one connection: ${err.message}`);
+      }
+    }
+    if (shards !== undefined) {
+      rows = shards.rows;
+      workers = shards.workers;
+      streams = shards.shards;
+    } else if (wanted > 1 && resolved.rangeable) {
       const lead = client;
       client = undefined;
       const r = await exportRanges(
@@ -128,18 +172,23 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
       );
       rows = r.rows;
       workers = r.workers;
+      streams = r.ranges;
     } else {
-      rows = await exportOne(client, resolved, o, tally, write);
+      await exportOne(client, resolved, o, tally, write);
+      // The rows as received, not the server's COPY count: a Citus coordinator counts the header of
+      // `COPY dist_table TO STDOUT (HEADER)` as a row.
+      rows = tally.rows - headerRows;
     }
     await out.commit();
     progress.update({ bytes, rows, rowsTotal });
     progress.stop();
-    return { rows, bytes, seconds: (Date.now() - started) / 1000, workers, truncatedByReader: false };
+    const cluster = shards === undefined ? {} : { shards: shards.shards, consistentCut: shards.consistentCut };
+    return { rows, bytes, seconds: (Date.now() - started) / 1000, workers, streams, nodes: shards?.nodes ?? 1, ...cluster, truncatedByReader: false };
   } catch (err) {
     progress?.stop();
     await out.abort();
     if (out.name === 'stdout' && (isBrokenPipe(err) || isBrokenPipe(outputFailure))) {
-      return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: 0, truncatedByReader: true };
+      return { rows: 0, bytes, seconds: (Date.now() - started) / 1000, workers: 0, streams: 0, nodes: 0, truncatedByReader: true };
     }
     if (hooks.signal?.aborted) {
       throw new DataioError('INTERRUPTED', `export of ${display} interrupted${out.name === 'stdout' ? '' : `: ${out.name} was not written`}`);
@@ -176,9 +225,9 @@ async function exportOne(
   o: ExportOptions,
   tally: RowTally,
   write: (source: CopyOut) => Promise<void>,
-): Promise<number> {
+): Promise<void> {
   const copy = new CopyOut(exportCopySql(resolved.source, o.format, o.header), shaperFor(o.format)(), tally, SINGLE_BUFFER);
   client.query(copy);
   await write(copy);
-  return copy.finished;
+  await copy.finished;
 }

@@ -6,14 +6,13 @@
  * first query, so all of them see the table as of one instant, whatever is committed meanwhile. The
  * lead holds its transaction until the end and works on ranges too. The table is cut into ranges of
  * heap blocks (ranges.ts; TID range scans, PostgreSQL 14+), taken by whichever connection is free, and
- * written strictly in range order. At most 2 × connections ranges are started but not yet written, and
- * each buffers at most `highWaterMark` bytes before its COPY waits (backpressure reaches the server),
- * so memory stays bounded whatever the table's size.
+ * written strictly in range order (ordered-copy.ts).
  */
 import type pg from 'pg';
 import { quoteLiteral } from '../pg/ident.js';
-import { CopyOut, type RowTally } from './copy-out.js';
+import type { RowTally } from './copy-out.js';
 import type { RowShaper } from './copy-out-parser.js';
+import { copyInOrder } from './ordered-copy.js';
 import { planRanges } from './ranges.js';
 import { exportCopySql, type ExportFormat, type ExportSource } from './sql.js';
 
@@ -39,26 +38,12 @@ export interface RangeExportResult {
   ranges: number;
 }
 
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-  reject(err: unknown): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
-}
-
-/** Settings for every connection's transaction: a worker waiting for its turn is idle in it. */
-async function beginSnapshotTransaction(client: pg.Client, snapshot?: string): Promise<void> {
-  await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+/**
+ * Begin a transaction that reads in one snapshot: a new one (exported by the caller) or an imported
+ * one. A worker waiting for its turn is idle in it, so no idle timeout applies.
+ */
+export async function beginSnapshotTransaction(client: pg.Client, snapshot?: string, readOnly = true): Promise<void> {
+  await client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ${readOnly ? ' READ ONLY' : ''}`);
   if (snapshot !== undefined) await client.query(`SET TRANSACTION SNAPSHOT ${quoteLiteral(snapshot)}`);
   await client.query('SET LOCAL idle_in_transaction_session_timeout = 0');
 }
@@ -74,7 +59,7 @@ export async function exportRanges(
   consume: (chunks: AsyncIterable<Buffer>) => Promise<void>,
 ): Promise<RangeExportResult> {
   const others: pg.Client[] = [];
-  const settled: Promise<unknown>[] = [];
+  const closeAll = () => Promise.all([lead, ...others].map((c) => c.end().catch(() => undefined))).then(() => undefined);
   try {
     if (o.source.kind !== 'table') throw new Error('exportRanges: only a table can be cut into ranges');
     await beginSnapshotTransaction(lead);
@@ -93,65 +78,11 @@ export async function exportRanges(
         await beginSnapshotTransaction(client, snapshot);
       }),
     );
-    const clients = [lead, ...others];
-    const window = 2 * clients.length;
-    const started = ranges.map(() => deferred<CopyOut>());
-    const active = new Set<CopyOut>();
-    const waiting: (() => void)[] = [];
-    const wakeAll = () => waiting.splice(0).forEach((w) => w());
-    let next = 0;
-    let written = 0;
-    let failure: Error | undefined;
-    const fail = (err: unknown) => {
-      failure ??= err instanceof Error ? err : new Error(String(err));
-      for (const d of started) d.reject(failure);
-      for (const c of active) c.destroy(failure);
-      wakeAll();
-    };
-
-    const work = async (client: pg.Client) => {
-      for (;;) {
-        const k = next++;
-        if (k >= ranges.length) return;
-        while (k >= written + window && failure === undefined) await new Promise<void>((r) => waiting.push(r));
-        if (failure !== undefined) return;
-        const copy = new CopyOut(exportCopySql(o.source, o.format, o.header && k === 0, ranges[k]), o.shaper(), o.tally, o.highWaterMark);
-        // Its failure may come before the writer reads it: the writer gets it from the stream's state
-        // and from `finished`, so an 'error' event with no one listening must not crash the process.
-        copy.on('error', () => undefined);
-        active.add(copy);
-        client.query(copy);
-        (started[k] as Deferred<CopyOut>).resolve(copy);
-        try {
-          // The connection is free for the next range once the server has sent the whole range.
-          await copy.finished;
-        } finally {
-          active.delete(copy);
-        }
-      }
-    };
-    for (const c of clients) settled.push(work(c).catch(fail));
-
-    let rows = 0;
-    async function* inOrder(): AsyncGenerator<Buffer> {
-      for (const d of started) {
-        const copy = await d.promise;
-        yield* copy;
-        rows += await copy.finished;
-        written++;
-        wakeAll();
-      }
-    }
-    try {
-      await consume(inOrder());
-    } catch (err) {
-      fail(err);
-      throw failure;
-    }
-    return { rows, workers: clients.length, ranges: ranges.length };
+    const source = o.source;
+    const parts = ranges.map((range, k) => ({ sql: exportCopySql(source, o.format, o.header && k === 0, range), lane: 0 }));
+    const rows = await copyInOrder([[lead, ...others]], parts, o, consume, closeAll);
+    return { rows, workers: 1 + others.length, ranges: ranges.length };
   } finally {
-    // Closing a connection whose COPY still runs (a failure, a reader gone) cuts it off at the server.
-    await Promise.all([lead, ...others].map((c) => c.end().catch(() => undefined)));
-    await Promise.allSettled(settled);
+    await closeAll();
   }
 }

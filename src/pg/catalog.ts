@@ -25,8 +25,11 @@ export interface TableInfo {
   columns: ColumnInfo[];
   /** The primary key's columns, in key order ([] when there is none). */
   primaryKey: string[];
-  /** On a Citus cluster, a table Citus manages: how, and (distributed) by which column. */
-  citus?: { kind: CitusKind; column: string | null } | undefined;
+  /**
+   * On a Citus cluster, a table Citus manages: how, (distributed) by which column, and
+   * pg_dist_partition.partmethod ('h' hash, 'a' append, 'r' range, 'n' none).
+   */
+  citus?: { kind: CitusKind; column: string | null; method: string } | undefined;
 }
 
 /**
@@ -68,7 +71,7 @@ export async function lookupTable(client: pg.Client, t: TableName, citus = false
     // A table without a shard key in a colocation group (schema-based sharding) lives on one worker: distributed too.
     const c = row.citus;
     const kind: CitusKind = c.method === 'h' || (c.repmodel !== 't' && c.colocated) ? 'distributed' : c.repmodel === 't' ? 'reference' : 'local';
-    info.citus = { kind, column: row.citus.column };
+    info.citus = { kind, column: row.citus.column, method: c.method };
   }
   return info;
 }
