@@ -35,7 +35,7 @@ export async function setup(target: ConnectionTarget, o: { grant?: string | unde
       await ensureLedger(c, citus);
       await ensureDecisionTable(c);
       await ensureStagingRegistry(c);
-      await ensureSchema(c);
+      await ensureSchema(c, citus);
       if (o.grant !== undefined) {
         const role = quoteIdent(o.grant);
         await c.query(`GRANT USAGE, CREATE ON SCHEMA ${SCHEMA} TO ${role}`);
