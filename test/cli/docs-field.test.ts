@@ -95,6 +95,27 @@ async function killedThenResumed(url: string, watch: string): Promise<void> {
   assert.ok((await getBytes(db, id)).equals(data));
 }
 
+/**
+ * The document tables as an earlier dataio made them (no leases, no readers table), holding one
+ * complete two-chunk document named "old"; its bytes.
+ */
+async function olderTables(url: string): Promise<Buffer> {
+  const data = randomBytes(100_000);
+  const [a, b] = [data.subarray(0, CHUNK), data.subarray(CHUNK)];
+  const sha = (x: Buffer) => `sha256('\\x${x.toString('hex')}'::bytea)`;
+  const id = '00000000-0000-4000-8000-000000000001';
+  await q(
+    url,
+    `CREATE SCHEMA IF NOT EXISTS dataio;
+     CREATE TABLE dataio.documents (id uuid PRIMARY KEY, name text, content_type text, size bigint, chunk_size integer NOT NULL, chunk_count integer,
+       sha256 bytea, chunks_sha256 bytea, state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz);
+     CREATE TABLE dataio.chunks (doc uuid NOT NULL REFERENCES dataio.documents (id), seq integer NOT NULL, sha256 bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (doc, seq));
+     INSERT INTO dataio.documents VALUES ('${id}', 'old', NULL, ${data.length}, ${CHUNK}, 2, ${sha(data)}, sha256(${sha(a)} || ${sha(b)}), 'complete', now(), now());
+     INSERT INTO dataio.chunks VALUES ('${id}', 0, ${sha(a)}, '\\x${a.toString('hex')}'), ('${id}', 1, ${sha(b)}, '\\x${b.toString('hex')}')`,
+  );
+  return data;
+}
+
 describe('documents in the field', () => {
   for (const tier of ['pgbouncer-transaction', 'pgbouncer-session'] as const) {
     forTier(tier, (s) => {
@@ -184,18 +205,7 @@ describe('documents in the field', () => {
           const dbName = uniqueName('olddocs');
           await q(direct, `CREATE DATABASE ${dbName}`);
           const url = withUrlPath(direct, dbName);
-          const data = randomBytes(100_000);
-          const [a, b] = [data.subarray(0, CHUNK), data.subarray(CHUNK)];
-          const sha = (x: Buffer) => `sha256('\\x${x.toString('hex')}'::bytea)`;
-          await q(
-            url,
-            `CREATE SCHEMA dataio;
-             CREATE TABLE dataio.documents (id uuid PRIMARY KEY, name text, content_type text, size bigint, chunk_size integer NOT NULL, chunk_count integer,
-               sha256 bytea, chunks_sha256 bytea, state text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), completed_at timestamptz);
-             CREATE TABLE dataio.chunks (doc uuid NOT NULL REFERENCES dataio.documents (id), seq integer NOT NULL, sha256 bytea NOT NULL, data bytea NOT NULL, PRIMARY KEY (doc, seq));
-             INSERT INTO dataio.documents VALUES ('00000000-0000-4000-8000-000000000001', 'old', NULL, ${data.length}, ${CHUNK}, 2, ${sha(data)}, sha256(${sha(a)} || ${sha(b)}), 'complete', now(), now());
-             INSERT INTO dataio.chunks VALUES ('00000000-0000-4000-8000-000000000001', 0, ${sha(a)}, '\\x${a.toString('hex')}'), ('00000000-0000-4000-8000-000000000001', 1, ${sha(b)}, '\\x${b.toString('hex')}')`,
-          );
+          const data = await olderTables(url);
           const old = ['--db', url, '--progress', 'none'];
           assert.ok((await getBytes(old, 'old')).equals(data));
           const cols = await q<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_attribute WHERE attrelid = 'dataio.documents'::regclass AND attname IN ('owner', 'lease_until')");
@@ -223,20 +233,40 @@ describe('documents in the field', () => {
       return r.map((x) => x.nodeport);
     }
 
+    /** How Citus keeps dataio's document tables. */
+    async function kinds(): Promise<{ t: string; kind: string; col: string | null }[]> {
+      return q(
+        s.url,
+        `SELECT table_name::text AS t, citus_table_type AS kind, nullif(distribution_column, '<none>') AS col FROM citus_tables
+          WHERE table_name::text IN ('dataio.chunks', 'dataio.documents', 'dataio.document_readers') ORDER BY 1`,
+      );
+    }
+    const DISTRIBUTED = [
+      { t: 'dataio.chunks', kind: 'distributed', col: 'seq' },
+      { t: 'dataio.document_readers', kind: 'reference', col: null },
+      { t: 'dataio.documents', kind: 'reference', col: null },
+    ];
+
+    it("an earlier dataio's plain document tables on the coordinator are distributed in place, its document readable", async (t) => {
+      const [made] = await q<{ ok: boolean }>(s.url, "SELECT to_regclass('dataio.documents') IS NOT NULL AS ok");
+      if (made?.ok === true) {
+        t.skip('this cluster has document tables already');
+        return;
+      }
+      const data = await olderTables(s.url);
+      assert.deepEqual(await kinds(), []);
+      assert.ok((await getBytes(db, 'old')).equals(data));
+      assert.deepEqual(await kinds(), DISTRIBUTED);
+      // The coordinator's own copy of the moved rows is gone: its table is empty on disk.
+      assert.deepEqual(await q(s.url, "SELECT pg_relation_size('dataio.chunks')::int AS n"), [{ n: 0 }]);
+      const rm = await runCli(['doc-rm', 'old', ...db]);
+      assert.equal(rm.code, 0, rm.stderr);
+      assert.match(rm.stderr, /2 chunks/);
+    });
+
     it('doc-put makes the chunk table distributed by seq, one document spread over both workers; doc-get, ls, stat, rm work', async () => {
       const { id, data } = await put(db, 100 * CHUNK + 5);
-      const kinds = await q<{ t: string; kind: string; col: string | null }>(
-        s.url,
-        `SELECT table_name::text AS t, citus_table_type AS kind, nullif(distribution_column, '<none>') AS col FROM citus_tables WHERE table_name::text LIKE 'dataio.%' ORDER BY 1`,
-      );
-      assert.deepEqual(
-        kinds.filter((k) => ['dataio.chunks', 'dataio.documents', 'dataio.document_readers'].includes(k.t)),
-        [
-          { t: 'dataio.chunks', kind: 'distributed', col: 'seq' },
-          { t: 'dataio.document_readers', kind: 'reference', col: null },
-          { t: 'dataio.documents', kind: 'reference', col: null },
-        ],
-      );
+      assert.deepEqual(await kinds(), DISTRIBUTED);
       assert.equal(workerPorts.length, 2);
       assert.deepEqual(await nodesHolding(id), workerPorts);
       assert.ok((await getBytes(db, id)).equals(data));
