@@ -63,7 +63,10 @@ export interface FetchedChunk {
 
 export function fetchSql(doc: string, from: number, to: number): string {
   // COPY takes no parameters; the id is a uuid read from the catalog table, quoted all the same.
-  return `COPY (SELECT seq, sha256, data FROM ${CHUNKS} WHERE doc = ${quoteLiteral(doc)} AND seq >= ${from} AND seq < ${to} ORDER BY seq) TO STDOUT (FORMAT binary)`;
+  // One chunk (chunks of 4 MB and more) by equality: on Citus, where chunks are distributed by seq,
+  // that reaches the one shard holding it, where a range would ask every shard (4 times slower).
+  const seqs = to - from === 1 ? `seq = ${from}` : `seq >= ${from} AND seq < ${to}`;
+  return `COPY (SELECT seq, sha256, data FROM ${CHUNKS} WHERE doc = ${quoteLiteral(doc)} AND ${seqs} ORDER BY seq) TO STDOUT (FORMAT binary)`;
 }
 
 function toChunk(row: CopyRow): FetchedChunk {

@@ -63,10 +63,10 @@ async function kill9(child: ChildProcess): Promise<void> {
 }
 
 /** Put a random document; its id and bytes. */
-async function put(db: string[], bytes: number, extra: string[] = []): Promise<{ id: string; data: Buffer; path: string }> {
+async function put(db: string[], bytes: number, chunkSize = '64KB'): Promise<{ id: string; data: Buffer; path: string }> {
   const data = randomBytes(bytes);
   const path = file(`${uniqueName('d')}.bin`, data);
-  const r = await runCli(['doc-put', path, '--chunk-size', '64KB', '--workers', '3', ...extra, ...db], { env });
+  const r = await runCli(['doc-put', path, '--chunk-size', chunkSize, '--workers', '3', ...db], { env });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout.trim(), ID);
   return { id: r.stdout.trim(), data, path };
@@ -299,6 +299,12 @@ describe('documents in the field', () => {
       const resumed = startCli(['doc-put', file(`${name}.bin`, data), '--resume', id, ...db], env);
       const r = await resumed.done;
       assert.equal(r.code, 0, r.stderr);
+      assert.ok((await getBytes(db, id)).equals(data));
+      assert.deepEqual(await nodesHolding(id), workerPorts);
+    });
+
+    it('a document of 4 MB chunks (each fetched from its one shard) comes back equal, spread over both workers', async () => {
+      const { id, data } = await put(db, 5 * 4 * 1024 * KiB + 3, '4MB');
       assert.ok((await getBytes(db, id)).equals(data));
       assert.deepEqual(await nodesHolding(id), workerPorts);
     });
