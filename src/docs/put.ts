@@ -17,9 +17,9 @@ import type { Progress } from '../progress/progress.js';
 import { TaskWindow } from './bounded.js';
 import { Chunker } from './chunker.js';
 import { DocumentLease, RELEASED } from './leases.js';
-import { ClientPool } from './pool.js';
+import { chunkRoutes, type ChunkRoutes } from './chunk-routes.js';
 import { StoredChunks } from './stored-chunks.js';
-import { CHUNKS, DOCUMENTS, ensureSchema } from './schema.js';
+import { CHUNKS, DOCUMENTS, ensureSchema, hasCitus } from './schema.js';
 import { loadDocument, notFound, type DocumentInfo } from './store.js';
 
 /** Measured on 512 MiB (bench/docs.mjs): see the README. */
@@ -133,16 +133,16 @@ async function checkResumable(client: pg.Client, o: PutOptions, input: InputSour
  * stays on the connection): waiting for each WAL flush would serialise the chunks on the disk, and
  * losing the last few in a server crash is harmless, as a resume re-sends what is missing.
  */
-async function insertChunk(client: pg.Client, doc: DocumentInfo, seq: number, sha: Buffer, data: Buffer): Promise<boolean> {
+async function insertChunk(client: pg.Client, table: string, doc: DocumentInfo, seq: number, sha: Buffer, data: Buffer): Promise<boolean> {
   await client.query('BEGIN; SET LOCAL synchronous_commit = off');
   try {
     // An unnamed statement (a named one would stay prepared on a pooled server connection). A Buffer
     // parameter travels in binary (pg marks it format 1): no hex doubling on the way in.
-    const r = await client.query(`INSERT INTO ${CHUNKS} (doc, seq, sha256, data) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO NOTHING`, [doc.id, seq, sha, data]);
+    const r = await client.query(`INSERT INTO ${table} (doc, seq, sha256, data) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO NOTHING`, [doc.id, seq, sha, data]);
     let stored = true;
     if (r.rowCount !== 1) {
       // Already there: a backend of a killed run can still commit a chunk after the resume looked.
-      const have = await client.query<{ sha256: Buffer }>(`SELECT sha256 FROM ${CHUNKS} WHERE doc = $1 AND seq = $2`, [doc.id, seq]);
+      const have = await client.query<{ sha256: Buffer }>(`SELECT sha256 FROM ${table} WHERE doc = $1 AND seq = $2`, [doc.id, seq]);
       if (have.rows[0]?.sha256.equals(sha) !== true) throw new DataioError('INTEGRITY', `chunk ${seq} of document ${doc.id} is stored with other content than the input has`);
       stored = false;
     }
@@ -207,14 +207,16 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
   checkPutLimits(requested, o.workers);
   const input = await openInput(o.input, o.stdin, { decompress: false });
   const coordinator = await connectClient(target, 'dataio doc-put');
-  const pool = new ClientPool(target, o.workers, 'dataio doc-put');
+  let routes: ChunkRoutes | undefined;
   const window = new TaskWindow(o.workers);
   let doc: DocumentInfo | undefined;
   let lease: DocumentLease | undefined;
   let progress: Progress | undefined;
   const action = `doc-put of ${input.name}`;
   try {
-    await ensureSchema(coordinator);
+    const citus = await hasCitus(coordinator);
+    await ensureSchema(coordinator, citus);
+    const chunkRoute = (routes = await chunkRoutes(coordinator, target, o.workers, citus, 'dataio doc-put'));
     const holder = await DocumentLease.holder(coordinator);
     const opened = o.resume !== undefined ? await openResume(coordinator, holder, o, input, o.resume) : await createDocument(coordinator, holder, o, input, requested);
     ({ doc, lease } = opened);
@@ -257,7 +259,7 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
       }
       if (stored !== undefined && s < stored.highest) addedBelowStored.push(s);
       await window.add(async () => {
-        if (await pool.use((c) => insertChunk(c, current, s, sha, chunk))) sent++;
+        if (await chunkRoute.use(s, (c, table) => insertChunk(c, table, current, s, sha, chunk))) sent++;
         report(chunk.length);
       });
     };
@@ -287,7 +289,7 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
   } finally {
     // Given back at once on failure, so that a resume need not wait for it to lapse.
     await lease?.release().catch(() => undefined);
-    await pool.close();
+    await routes?.close();
     await coordinator.end().catch(() => undefined);
   }
 }

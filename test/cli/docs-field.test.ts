@@ -290,6 +290,10 @@ describe('documents in the field', () => {
       const data = randomBytes(120 * CHUNK + 999);
       const name = uniqueName('killed');
       const { child, id } = await stalledPut(s.url, name, data, 60 * CHUNK, s.url);
+      // The chunks went straight to the workers holding their shards.
+      for (const w of s.workers ?? []) {
+        assert.notDeepEqual(await q(w, "SELECT pid FROM pg_stat_activity WHERE application_name = 'dataio doc-put'"), [], `no doc-put connection on ${w}`);
+      }
       await kill9(child);
       const stat = await runCli(['doc-stat', id, '--json', ...db]);
       assert.equal(stat.code, 0, stat.stderr);
