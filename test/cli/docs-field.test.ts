@@ -313,6 +313,18 @@ describe('documents in the field', () => {
       assert.deepEqual(await nodesHolding(id), workerPorts);
     });
 
+    it('after dataio setup --grant ROLE, that role puts (straight into the shards), gets and removes documents', async () => {
+      const role = uniqueName('docrole');
+      await q(s.url, `CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+      const setup = await runCli(['setup', '--grant', role, ...db]);
+      assert.equal(setup.code, 0, setup.stderr);
+      const as = ['--db', withUrlPath(s.url, new URL(s.url).pathname.slice(1), { name: role, password: 'pw' }), '--progress', 'none'];
+      const { id, data } = await put(as, 20 * CHUNK);
+      assert.ok((await getBytes(as, id)).equals(data));
+      const rm = await runCli(['doc-rm', id, ...as]);
+      assert.equal(rm.code, 0, rm.stderr);
+    });
+
     it('a flipped stored byte is caught by doc-get', async () => {
       const { id } = await put(db, 10 * CHUNK);
       await q(s.url, `UPDATE dataio.chunks SET data = overlay(data PLACING set_byte('\\x00'::bytea, 0, 255 - get_byte(data, 0)) FROM 1 FOR 1) WHERE doc = $1 AND seq = 2`, [id]);
