@@ -1,9 +1,10 @@
 /**
  * doc-put: store a file or stream as a document. The input is read once; each chunk is hashed and
  * handed to one of `workers` connections, which commit it on its own (so what is in stays in, and
- * a resume needs no other ledger than the chunk rows themselves). The document turns `complete` in
- * one last transaction, after the server has confirmed every chunk is there and the whole file's
- * SHA-256 is known.
+ * a resume needs no other ledger than the chunk rows themselves; on Citus each chunk goes straight
+ * to its shard, see chunk-routes.ts). The process holds the document's writer's lease throughout
+ * (leases.ts). The document turns `complete` at the end, after the server has confirmed every chunk
+ * is there and the whole file's SHA-256 is known.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
