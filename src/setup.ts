@@ -35,11 +35,21 @@ export async function setup(target: ConnectionTarget, o: { grant?: string | unde
       await ensureLedger(c, citus);
       await ensureDecisionTable(c);
       await ensureStagingRegistry(c);
-      await ensureSchema(c);
+      await ensureSchema(c, citus);
       if (o.grant !== undefined) {
         const role = quoteIdent(o.grant);
-        await c.query(`GRANT USAGE, CREATE ON SCHEMA ${SCHEMA} TO ${role}`);
-        await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${SCHEMA} TO ${role}`);
+        // On Citus the grants reach distributed and reference tables (the documents) in one
+        // transaction, which Citus allows over one connection per node only.
+        await c.query('BEGIN');
+        try {
+          if (citus) await c.query(`SET LOCAL citus.multi_shard_modify_mode TO 'sequential'`);
+          await c.query(`GRANT USAGE, CREATE ON SCHEMA ${SCHEMA} TO ${role}`);
+          await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${SCHEMA} TO ${role}`);
+          await c.query('COMMIT');
+        } catch (err) {
+          await c.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
       }
       return { database: c.database ?? '?', granted: o.grant };
     } catch (err) {

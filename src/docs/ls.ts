@@ -11,14 +11,22 @@ export interface DocumentListing extends DocumentInfo {
   storedBytes: number;
 }
 
-function listingSql(where: string): string {
+/**
+ * The listing query. What has arrived of an incomplete upload is summed in a subquery grouped by
+ * document and joined (not a correlated subquery per row, which Citus refuses when chunks are
+ * distributed and documents a reference table). `docs` narrows the documents looked at (SQL on d).
+ */
+function listingSql(docs: string, order = ''): string {
   const cols = DOCUMENT_COLUMNS.split(', ')
     .map((c) => `d.${c}`)
     .join(', ');
   return `SELECT ${cols},
-            CASE WHEN d.state = 'complete' THEN d.chunk_count ELSE (SELECT count(*)::int FROM ${CHUNKS} c WHERE c.doc = d.id) END AS stored_chunks,
-            CASE WHEN d.state = 'complete' THEN d.size ELSE (SELECT coalesce(sum(length(c.data)), 0) FROM ${CHUNKS} c WHERE c.doc = d.id) END AS stored_bytes
-       FROM ${DOCUMENTS} d ${where}`;
+            CASE WHEN d.state = 'complete' THEN d.chunk_count ELSE coalesce(c.n, 0) END AS stored_chunks,
+            CASE WHEN d.state = 'complete' THEN d.size ELSE coalesce(c.bytes, 0) END AS stored_bytes
+       FROM ${DOCUMENTS} d
+       LEFT JOIN (SELECT doc, count(*)::int AS n, sum(length(data))::bigint AS bytes FROM ${CHUNKS}
+                   WHERE doc IN (SELECT d.id FROM ${DOCUMENTS} d WHERE d.state <> 'complete' AND ${docs}) GROUP BY doc) c ON c.doc = d.id
+      WHERE ${docs} ${order}`;
 }
 
 interface ListingRow extends DocumentRow {
@@ -33,13 +41,13 @@ function toListing(r: ListingRow): DocumentListing {
 /** Every document, oldest first (a database without the dataio schema simply has none). */
 export async function listDocuments(client: pg.Client): Promise<DocumentListing[]> {
   if (!(await schemaExists(client))) return [];
-  const r = await client.query<ListingRow>(listingSql('ORDER BY d.created_at, d.id'));
+  const r = await client.query<ListingRow>(listingSql('true', 'ORDER BY d.created_at, d.id'));
   return r.rows.map(toListing);
 }
 
 export async function statDocument(client: pg.Client, ref: string): Promise<{ listing: DocumentListing; sameName: number }> {
   const resolved: Resolved = await resolveDocument(client, ref, 'newest');
-  const r = await client.query<ListingRow>(listingSql('WHERE d.id = $1'), [resolved.doc.id]);
+  const r = await client.query<ListingRow>(listingSql('d.id = $1'), [resolved.doc.id]);
   const row = r.rows[0];
   // Removed between the two queries: report it as stored a moment ago.
   const listing = row === undefined ? { ...resolved.doc, storedChunks: 0, storedBytes: 0 } : toListing(row);

@@ -1,7 +1,8 @@
 /**
  * A small pool of connections for chunk transfers: up to `size` clients, opened as work arrives,
  * each used by one task at a time. The callers bound how many tasks they start, so no queue grows
- * without limit here.
+ * without limit here. Connections keep no session state (no SET, no named statement): behind a
+ * transaction pooler the next transaction may run on another server connection.
  */
 import type pg from 'pg';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
@@ -16,8 +17,6 @@ export class ClientPool {
     private readonly target: ConnectionTarget,
     private readonly size: number,
     private readonly applicationName: string,
-    /** Session settings for each new connection. */
-    private readonly setup: readonly string[] = [],
   ) {}
 
   /** Connections opened so far. */
@@ -42,7 +41,6 @@ export class ClientPool {
       try {
         const client = await connectClient(this.target, this.applicationName);
         this.all.push(client);
-        for (const sql of this.setup) await client.query(sql);
         return client;
       } finally {
         this.opening--;

@@ -1,9 +1,10 @@
 /**
  * doc-put: store a file or stream as a document. The input is read once; each chunk is hashed and
  * handed to one of `workers` connections, which commit it on its own (so what is in stays in, and
- * a resume needs no other ledger than the chunk rows themselves). The document turns `complete` in
- * one last transaction, after the server has confirmed every chunk is there and the whole file's
- * SHA-256 is known.
+ * a resume needs no other ledger than the chunk rows themselves; on Citus each chunk goes straight
+ * to its shard, see chunk-routes.ts). The process holds the document's writer's lease throughout
+ * (leases.ts). The document turns `complete` at the end, after the server has confirmed every chunk
+ * is there and the whole file's SHA-256 is known.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -11,14 +12,15 @@ import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { openInput, type InputSource } from '../io/input.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { LEASE_COLUMNS, leaseParams, leaseValues, type Holder } from '../pg/lease.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { TaskWindow } from './bounded.js';
 import { Chunker } from './chunker.js';
-import { lockDocument } from './lock.js';
-import { ClientPool } from './pool.js';
+import { DocumentLease, RELEASED } from './leases.js';
+import { chunkRoutes, type ChunkRoutes } from './chunk-routes.js';
 import { StoredChunks } from './stored-chunks.js';
-import { CHUNKS, DOCUMENTS, ensureSchema } from './schema.js';
+import { CHUNKS, DOCUMENTS, ensureSchema, hasCitus } from './schema.js';
 import { loadDocument, notFound, type DocumentInfo } from './store.js';
 
 /** Measured on 512 MiB (bench/docs.mjs): see the README. */
@@ -73,29 +75,46 @@ function mismatch(doc: DocumentInfo, input: string, why: string): DataioError {
   });
 }
 
-async function createDocument(client: pg.Client, o: PutOptions, input: InputSource, chunkSize: number): Promise<DocumentInfo> {
-  // The id is made here rather than by the server so it is known before anything is written.
+interface Opened {
+  doc: DocumentInfo;
+  lease: DocumentLease;
+}
+
+async function createDocument(client: pg.Client, holder: Holder, o: PutOptions, input: InputSource, chunkSize: number): Promise<Opened> {
+  // The id is made here rather than by the server so it is known before anything is written. The row
+  // is born with our writer's lease in it.
   const id = randomUUID();
   const name = o.name ?? (o.input === '-' ? null : (o.input.split(/[\\/]/).pop() ?? null));
-  await client.query(`INSERT INTO ${DOCUMENTS} (id, name, content_type, size, chunk_size, state) VALUES ($1, $2, $3, $4, $5, 'uploading')`, [
+  await client.query(`INSERT INTO ${DOCUMENTS} (id, name, content_type, size, chunk_size, state, ${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, 'uploading', ${leaseValues(6)})`, [
     id,
     name,
     o.contentType ?? null,
     input.size ?? null,
     chunkSize,
+    ...leaseParams(holder),
   ]);
-  await lockDocument(client, id, 'exclusive', 'upload');
+  const lease = DocumentLease.ofNew(client, holder, id);
   const doc = await loadDocument(client, id);
   if (doc === undefined) throw new DataioError('INTERNAL', `document ${id} vanished right after it was created`);
-  return doc;
+  return { doc, lease };
 }
 
-async function openResume(client: pg.Client, o: PutOptions, input: InputSource, id: string): Promise<DocumentInfo> {
-  const found = await loadDocument(client, id);
-  if (found === undefined) throw notFound(id);
-  await lockDocument(client, id, 'exclusive', 'resume the upload of');
-  // Read again under the lock: another process may have finished or removed it meanwhile.
-  const doc = (await loadDocument(client, id)) ?? found;
+async function openResume(client: pg.Client, holder: Holder, o: PutOptions, input: InputSource, id: string): Promise<Opened> {
+  if ((await loadDocument(client, id)) === undefined) throw notFound(id);
+  const lease = await DocumentLease.take(client, holder, id, 'writer', 'resume the upload of');
+  if (lease === undefined) throw notFound(id);
+  try {
+    return { doc: await checkResumable(client, o, input, id), lease };
+  } catch (err) {
+    await lease.release().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Under the writer's lease: the document is an upload in progress that this input and these options can finish. */
+async function checkResumable(client: pg.Client, o: PutOptions, input: InputSource, id: string): Promise<DocumentInfo> {
+  const doc = await loadDocument(client, id);
+  if (doc === undefined) throw notFound(id);
   if (doc.state === 'complete') throw new DataioError('DOC_STATE', `document ${id} is already complete: there is nothing to resume`, { hint: `dataio doc-stat ${id}` });
   if (doc.state === 'deleting') throw new DataioError('DOC_STATE', `document ${id} is being deleted`, { hint: `dataio doc-rm ${id} finishes removing it` });
   if (o.chunkSize !== undefined && o.chunkSize !== doc.chunkSize) {
@@ -109,19 +128,31 @@ async function openResume(client: pg.Client, o: PutOptions, input: InputSource, 
   return doc;
 }
 
-/** Store one chunk; true when stored now, false when it was already there with this very content. */
-async function insertChunk(client: pg.Client, doc: DocumentInfo, seq: number, sha: Buffer, data: Buffer): Promise<boolean> {
-  // A Buffer parameter travels in binary (pg marks it format 1): no hex doubling on the way in.
-  const r = await client.query({
-    name: 'dataio_put_chunk',
-    text: `INSERT INTO ${CHUNKS} (doc, seq, sha256, data) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO NOTHING`,
-    values: [doc.id, seq, sha, data],
-  });
-  if (r.rowCount === 1) return true;
-  // Already there: a backend of a killed run can still commit a chunk after the resume looked.
-  const have = await client.query<{ sha256: Buffer }>(`SELECT sha256 FROM ${CHUNKS} WHERE doc = $1 AND seq = $2`, [doc.id, seq]);
-  if (have.rows[0]?.sha256.equals(sha) !== true) throw new DataioError('INTEGRITY', `chunk ${seq} of document ${doc.id} is stored with other content than the input has`);
-  return false;
+/**
+ * Store one chunk, in a transaction of its own; true when stored now, false when it was already there
+ * with this very content. The transaction commits with synchronous_commit off (SET LOCAL: nothing
+ * stays on the connection): waiting for each WAL flush would serialise the chunks on the disk, and
+ * losing the last few in a server crash is harmless, as a resume re-sends what is missing.
+ */
+async function insertChunk(client: pg.Client, table: string, doc: DocumentInfo, seq: number, sha: Buffer, data: Buffer): Promise<boolean> {
+  await client.query('BEGIN; SET LOCAL synchronous_commit = off');
+  try {
+    // An unnamed statement (a named one would stay prepared on a pooled server connection). A Buffer
+    // parameter travels in binary (pg marks it format 1): no hex doubling on the way in.
+    const r = await client.query(`INSERT INTO ${table} (doc, seq, sha256, data) VALUES ($1, $2, $3, $4) ON CONFLICT (doc, seq) DO NOTHING`, [doc.id, seq, sha, data]);
+    let stored = true;
+    if (r.rowCount !== 1) {
+      // Already there: a backend of a killed run can still commit a chunk after the resume looked.
+      const have = await client.query<{ sha256: Buffer }>(`SELECT sha256 FROM ${table} WHERE doc = $1 AND seq = $2`, [doc.id, seq]);
+      if (have.rows[0]?.sha256.equals(sha) !== true) throw new DataioError('INTEGRITY', `chunk ${seq} of document ${doc.id} is stored with other content than the input has`);
+      stored = false;
+    }
+    await client.query('COMMIT');
+    return stored;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
 }
 
 interface Totals {
@@ -131,31 +162,33 @@ interface Totals {
   chunksSha256: Buffer;
 }
 
-/** The last step, in one transaction: check on the server that every chunk is in, then mark complete. */
-async function complete(client: pg.Client, doc: DocumentInfo, t: Totals): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    const r = await client.query<{ n: number; bytes: string; max: number }>(
-      // length() of an uncompressed out-of-line bytea reads the TOAST pointer, not the data.
-      `SELECT count(*)::int AS n, coalesce(sum(length(data)), 0)::bigint AS bytes, coalesce(max(seq), -1) AS max FROM ${CHUNKS} WHERE doc = $1`,
-      [doc.id],
-    );
-    const s = r.rows[0];
-    if (s === undefined || s.n !== t.chunks || s.max !== t.chunks - 1 || Number(s.bytes) !== t.size) {
-      throw new DataioError('INTEGRITY', `document ${doc.id}: the server holds ${s?.n ?? 0} chunks (${s?.bytes ?? 0} bytes) where ${t.chunks} chunks (${t.size} bytes) were sent`);
-    }
-    const u = await client.query(
-      `UPDATE ${DOCUMENTS} SET state = 'complete', size = $2, chunk_count = $3, sha256 = $4, chunks_sha256 = $5, completed_at = now()
-        WHERE id = $1 AND state = 'uploading'`,
-      [doc.id, t.size, t.chunks, t.sha256, t.chunksSha256],
-    );
-    if (u.rowCount !== 1) throw new DataioError('DOC_STATE', `document ${doc.id} stopped being an upload in progress (was it removed?)`);
-    // Chunks were committed with synchronous_commit off; this synchronous commit flushes the WAL up
-    // to here, and so makes every one of them durable before we say "complete".
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
+/**
+ * The last step: check on the server that every chunk is in, then mark the document complete and give
+ * the writer's lease back, if it is still ours. Two statements, not one transaction (on Citus a
+ * reference-table update may not follow a parallel read of the chunks in one): the lease keeps every
+ * other writer away in between, and the UPDATE's owner condition fails if ours lapsed and was taken.
+ */
+async function complete(client: pg.Client, doc: DocumentInfo, owner: string, t: Totals): Promise<void> {
+  const r = await client.query<{ n: number; bytes: string; max: number }>(
+    // length() of an uncompressed out-of-line bytea reads the TOAST pointer, not the data.
+    `SELECT count(*)::int AS n, coalesce(sum(length(data)), 0)::bigint AS bytes, coalesce(max(seq), -1) AS max FROM ${CHUNKS} WHERE doc = $1`,
+    [doc.id],
+  );
+  const s = r.rows[0];
+  if (s === undefined || s.n !== t.chunks || s.max !== t.chunks - 1 || Number(s.bytes) !== t.size) {
+    throw new DataioError('INTEGRITY', `document ${doc.id}: the server holds ${s?.n ?? 0} chunks (${s?.bytes ?? 0} bytes) where ${t.chunks} chunks (${t.size} bytes) were sent`);
+  }
+  // Chunks were committed with synchronous_commit off; this synchronous commit flushes the WAL up to
+  // here, and so makes every one of them durable before we say "complete".
+  const u = await client.query(
+    `UPDATE ${DOCUMENTS} SET state = 'complete', size = $2, chunk_count = $3, sha256 = $4, chunks_sha256 = $5, completed_at = now(), ${RELEASED}
+      WHERE id = $1 AND state = 'uploading' AND owner = $6`,
+    [doc.id, t.size, t.chunks, t.sha256, t.chunksSha256, owner],
+  );
+  if (u.rowCount !== 1) {
+    throw new DataioError('DOC_STATE', `document ${doc.id} stopped being this process's upload (was it removed, or its lease taken over after it lapsed?)`, {
+      hint: `dataio doc-stat ${doc.id}`,
+    });
   }
 }
 
@@ -175,18 +208,19 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
   checkPutLimits(requested, o.workers);
   const input = await openInput(o.input, o.stdin, { decompress: false });
   const coordinator = await connectClient(target, 'dataio doc-put');
-  const pool = new ClientPool(target, o.workers, 'dataio doc-put', [
-    // Each chunk commits on its own; waiting for each WAL flush would serialise them on the disk.
-    // Losing the last few in a server crash is harmless: a resume re-sends what is missing.
-    'SET synchronous_commit = off',
-  ]);
+  let routes: ChunkRoutes | undefined;
   const window = new TaskWindow(o.workers);
   let doc: DocumentInfo | undefined;
+  let lease: DocumentLease | undefined;
   let progress: Progress | undefined;
   const action = `doc-put of ${input.name}`;
   try {
-    await ensureSchema(coordinator);
-    doc = o.resume !== undefined ? await openResume(coordinator, o, input, o.resume) : await createDocument(coordinator, o, input, requested);
+    const citus = await hasCitus(coordinator);
+    await ensureSchema(coordinator, citus);
+    const chunkRoute = (routes = await chunkRoutes(coordinator, target, o.workers, citus, 'dataio doc-put'));
+    const holder = await DocumentLease.holder(coordinator);
+    const opened = o.resume !== undefined ? await openResume(coordinator, holder, o, input, o.resume) : await createDocument(coordinator, holder, o, input, requested);
+    ({ doc, lease } = opened);
     const current = doc;
     hooks.started(current);
     progress = hooks.progress(input.size);
@@ -226,7 +260,7 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
       }
       if (stored !== undefined && s < stored.highest) addedBelowStored.push(s);
       await window.add(async () => {
-        if (await pool.use((c) => insertChunk(c, current, s, sha, chunk))) sent++;
+        if (await chunkRoute.use(s, (c, table) => insertChunk(c, table, current, s, sha, chunk))) sent++;
         report(chunk.length);
       });
     };
@@ -244,7 +278,8 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
       throw new DataioError('INPUT_READ', `${input.name} changed while it was read: ${current.size} bytes were expected, ${size} were read`);
     }
     const sha256 = whole.digest();
-    await complete(coordinator, current, { size, chunks: seq, sha256, chunksSha256: ofChunks.digest() });
+    await lease.stop();
+    await complete(coordinator, current, holder.owner, { size, chunks: seq, sha256, chunksSha256: ofChunks.digest() });
     progress.stop();
     return { id: current.id, name: current.name, size, chunks: seq, sent, reused: seq - sent, sha256: sha256.toString('hex'), seconds: (Date.now() - started) / 1000 };
   } catch (err) {
@@ -253,7 +288,9 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
     const e = err instanceof DataioError ? err : mapQueryError(err, { action });
     throw doc === undefined ? e : withResumeHint(e, o, doc);
   } finally {
-    await pool.close();
+    // Given back at once on failure, so that a resume need not wait for it to lapse.
+    await lease?.release().catch(() => undefined);
+    await routes?.close();
     await coordinator.end().catch(() => undefined);
   }
 }

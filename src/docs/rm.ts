@@ -9,8 +9,8 @@ import { DataioError } from '../errors.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
-import { lockDocument } from './lock.js';
-import { CHUNKS, DOCUMENTS } from './schema.js';
+import { DocumentLease } from './leases.js';
+import { CHUNKS, DOCUMENTS, READERS, ensureSchema } from './schema.js';
 import { loadDocument, notFound, resolveDocument, type DocumentInfo } from './store.js';
 
 /** Chunk bytes removed per transaction. */
@@ -37,11 +37,14 @@ export async function removeDocument(target: ConnectionTarget, o: RmOptions, hoo
   const client = await connectClient(target, 'dataio doc-rm');
   let progress: Progress | undefined;
   let id: string | undefined;
+  let lease: DocumentLease | undefined;
   try {
     const resolved = await resolveDocument(client, o.ref, 'unique');
     id = resolved.doc.id;
+    await ensureSchema(client);
     // Waits for doc-get readers to finish; refuses while an upload of it is running.
-    await lockDocument(client, id, 'exclusive', 'remove');
+    lease = await DocumentLease.take(client, await DocumentLease.holder(client), id, 'writer', 'remove');
+    if (lease === undefined) throw notFound(o.ref);
     const doc = await loadDocument(client, id);
     if (doc === undefined) throw notFound(o.ref);
     await client.query(`UPDATE ${DOCUMENTS} SET state = 'deleting' WHERE id = $1`, [id]);
@@ -58,6 +61,9 @@ export async function removeDocument(target: ConnectionTarget, o: RmOptions, hoo
       batches++;
       progress.update({ bytes: Math.min(chunks * doc.chunkSize, doc.size ?? Infinity), rows: chunks });
     }
+    // The row goes with our lease in it; readers' rows left by killed doc-gets go too.
+    await lease.stop();
+    await client.query(`DELETE FROM ${READERS} WHERE doc = $1`, [id]);
     await client.query(`DELETE FROM ${DOCUMENTS} WHERE id = $1`, [id]);
     progress.stop();
     return { doc, chunks, batches, seconds: (Date.now() - started) / 1000 };
@@ -68,6 +74,7 @@ export async function removeDocument(target: ConnectionTarget, o: RmOptions, hoo
     if (id === undefined) throw e;
     throw new DataioError(e.code, `${e.message} (document ${id} is left half-removed)`, { hint: `run dataio doc-rm ${id} again to finish`, detail: e.detail, cause: e.cause });
   } finally {
+    await lease?.release().catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }
