@@ -5,6 +5,7 @@
  * pooled server connections: no advisory lock, no changed setting, no prepared statement).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -89,10 +90,17 @@ describe('imports in the field', () => {
     it('kill -9 mid-import leaves the table as it was; the next import drops the staging table left behind', async () => {
       const t = uniqueName('f');
       await q(s.url, `CREATE TABLE ${t} (${BIG_DDL})`);
-      const run = startCli(['import', big, '--table', t, '--workers', '2', '--batch-size', '256KB', ...db], env);
+      // The input comes on stdin and its last part is held back: the import is certainly under way,
+      // with batches staged, when it is killed (a file may be loaded whole before a probe sees it).
+      const run = startCli(['import', '-', '--table', t, '--workers', '2', '--batch-size', '256KB', ...db], env, { stdin: true });
+      const data = readFileSync(big);
+      run.child.stdin?.on('error', () => undefined);
+      run.child.stdin?.write(data.subarray(0, Math.floor(data.length * 0.6)));
       await waitFor('rows in a staging table', async () => {
-        const r = await q<{ n: number }>(s.url, "SELECT coalesce(sum(n_tup_ins), 0)::int AS n FROM pg_stat_user_tables WHERE schemaname = 'dataio' AND relname LIKE 'stage\\_%'");
-        return (r[0]?.n ?? 0) > 50_000;
+        const staged = await q<{ name: string }>(s.url, "SELECT name FROM dataio.import_stagings WHERE import_id IS NULL").catch(() => []);
+        let n = 0;
+        for (const { name } of staged) n += (await q<{ n: number }>(s.url, `SELECT count(*)::int AS n FROM dataio."${name}"`).catch(() => [{ n: 0 }]))[0]?.n ?? 0;
+        return n > 50_000;
       });
       assert.equal(run.child.exitCode, null, 'the import ended before it could be killed');
       run.child.kill('SIGKILL');

@@ -49,10 +49,10 @@ export interface Running {
 }
 
 /** Start `dataio args…` as a child process, with a clean environment. */
-export function startCli(args: string[], env: Record<string, string> = {}): Running {
+export function startCli(args: string[], env: Record<string, string> = {}, o: { stdin?: boolean } = {}): Running {
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('PG') && k !== 'DATABASE_URL' && k !== 'DATAIO_HOME') clean[k] = v;
-  const child = spawn(process.execPath, [binPath, ...args], { env: { ...clean, ...env }, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [binPath, ...args], { env: { ...clean, ...env }, cwd: repoRoot, stdio: [o.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
