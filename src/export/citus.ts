@@ -62,8 +62,9 @@ async function outputSettings(client: pg.Client): Promise<string[]> {
   return r.rows[0]?.v ?? [];
 }
 
+/** For the transaction only (SET LOCAL): nothing stays on the node's session, pooled or not. */
 async function applySettings(client: pg.Client, values: string[]): Promise<void> {
-  await client.query(`SELECT ${OUTPUT_SETTINGS.map((s, i) => `set_config('${s}', $${i + 1}, false)`).join(', ')}`, values);
+  await client.query(`SELECT ${OUTPUT_SETTINGS.map((s, i) => `set_config('${s}', $${i + 1}, true)`).join(', ')}`, values);
 }
 
 /**
@@ -103,7 +104,6 @@ export async function exportShards(
         groups.map(async (g, i) => {
           const c = await connectClient(reach.get(g) as ConnectionTarget, 'dataio export', { retry: false });
           (lanes[i] as pg.Client[]).push(c);
-          await applySettings(c, settings);
         }),
       );
     } catch (err) {
@@ -115,6 +115,7 @@ export async function exportShards(
         const lead = l[0] as pg.Client;
         await beginSnapshotTransaction(lead);
         const r = await lead.query<{ s: string }>('SELECT pg_export_snapshot() AS s');
+        await applySettings(lead, settings);
         return (r.rows[0] as { s: string }).s;
       }),
     );
@@ -124,8 +125,8 @@ export async function exportShards(
         Array.from({ length: (perLane[i] ?? 1) - 1 }, async () => {
           const c = await connectClient(reach.get(g) as ConnectionTarget, 'dataio export');
           (lanes[i] as pg.Client[]).push(c);
-          await applySettings(c, settings);
           await beginSnapshotTransaction(c, snapshots[i]);
+          await applySettings(c, settings);
         }),
       ),
     );
