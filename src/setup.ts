@@ -14,6 +14,7 @@ import { withClient, type ConnectionTarget } from './pg/connect.js';
 import { SCHEMA } from './pg/dataio-schema.js';
 import { quoteIdent } from './pg/ident.js';
 import { mapQueryError } from './pg/pg-errors.js';
+import { citusInstalled } from './pg/server.js';
 
 export interface SetupResult {
   database: string;
@@ -21,8 +22,7 @@ export interface SetupResult {
 }
 
 async function citusCoordinator(c: pg.Client): Promise<boolean> {
-  const r = await c.query<{ citus: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus");
-  if (r.rows[0]?.citus !== true) return false;
+  if (!(await citusInstalled(c))) return false;
   const k = await c.query<{ ok: boolean }>('SELECT citus_is_coordinator() AS ok');
   if (k.rows[0]?.ok !== true) throw new DataioError('USAGE', 'this is a Citus worker node: run dataio setup against the coordinator');
   return true;

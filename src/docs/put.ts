@@ -14,13 +14,14 @@ import { openInput, type InputSource } from '../io/input.js';
 import { connectClient, type ConnectionTarget } from '../pg/connect.js';
 import { LEASE_COLUMNS, leaseParams, leaseValues, type Holder } from '../pg/lease.js';
 import { mapQueryError } from '../pg/pg-errors.js';
+import { citusInstalled } from '../pg/server.js';
 import type { Progress } from '../progress/progress.js';
 import { TaskWindow } from './bounded.js';
 import { Chunker } from './chunker.js';
 import { DocumentLease, RELEASED } from './leases.js';
 import { chunkRoutes, type ChunkRoutes } from './chunk-routes.js';
 import { StoredChunks } from './stored-chunks.js';
-import { CHUNKS, DOCUMENTS, ensureSchema, hasCitus } from './schema.js';
+import { CHUNKS, DOCUMENTS, ensureSchema } from './schema.js';
 import { loadDocument, notFound, type DocumentInfo } from './store.js';
 
 /** Measured on 512 MiB (bench/docs.mjs): see the README. */
@@ -215,7 +216,7 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
   let progress: Progress | undefined;
   const action = `doc-put of ${input.name}`;
   try {
-    const citus = await hasCitus(coordinator);
+    const citus = await citusInstalled(coordinator);
     await ensureSchema(coordinator, citus);
     const chunkRoute = (routes = await chunkRoutes(coordinator, target, o.workers, citus, 'dataio doc-put'));
     const holder = await DocumentLease.holder(coordinator);

@@ -17,6 +17,7 @@
  */
 import type pg from 'pg';
 import { ensureDataioObjects } from '../pg/dataio-schema.js';
+import { citusInstalled } from '../pg/server.js';
 import { LEASE_COLUMNS_DDL } from '../pg/lease.js';
 
 export const DOCUMENTS = 'dataio.documents';
@@ -86,12 +87,6 @@ export async function schemaExists(client: pg.Client): Promise<boolean> {
   return r.rows[0]?.ok === true;
 }
 
-/** The citus extension is installed in this database. */
-export async function hasCitus(client: pg.Client): Promise<boolean> {
-  const r = await client.query<{ citus: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus");
-  return r.rows[0]?.citus === true;
-}
-
 /** The tables are there as this dataio needs them: with the lease columns and readers, and on Citus distributed. */
 async function schemaCurrent(client: pg.Client, citus: boolean): Promise<boolean> {
   const r = await client.query<{ ok: boolean }>(
@@ -108,6 +103,6 @@ async function schemaCurrent(client: pg.Client, citus: boolean): Promise<boolean
  * (race-safe; see ensureDataioObjects). `citus` when known (dataio setup), else asked.
  */
 export async function ensureSchema(client: pg.Client, citus?: boolean): Promise<void> {
-  const onCitus = citus ?? (await hasCitus(client));
+  const onCitus = citus ?? (await citusInstalled(client));
   await ensureDataioObjects(client, 'stores documents', () => schemaCurrent(client, onCitus), [...TABLES_DDL, ...MIGRATE, ...(onCitus ? DISTRIBUTE : [])]);
 }

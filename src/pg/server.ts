@@ -49,3 +49,9 @@ export async function serverFacts(client: pg.Client): Promise<ServerFacts> {
     holder: holderFrom(client, row),
   };
 }
+
+/** The citus extension is installed in this database (for commands that need no other fact). */
+export async function citusInstalled(client: pg.Client): Promise<boolean> {
+  const r = await client.query<{ citus: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AS citus");
+  return r.rows[0]?.citus === true;
+}
