@@ -19,12 +19,14 @@ import { markRetryable } from './retry.js';
 export async function runImport<B extends LoadableBatch>(target: ConnectionTarget, o: JobOptions, inputs: InputSet, hooks: ImportHooks, format: Format<B>): Promise<ImportResult> {
   const job = new ImportJob<B>(target, o, inputs, hooks);
   // Without a ledger to read first, the input's start is read while the connection opens.
-  const early = o.resume === undefined ? settled(format.shape(job.wantsNewTable)) : undefined;
+  // Its failure is taken up where it is awaited (or not at all, when an earlier step failed).
+  const early = o.resume === undefined ? format.shape(job.wantsNewTable) : undefined;
+  early?.catch(() => undefined);
   try {
     await job.connect();
     const finished = await job.readLedger();
     if (finished !== undefined) return finished;
-    const create = early !== undefined ? await outcome(early) : await format.shape(job.wantsNewTable);
+    const create = early !== undefined ? await early : await format.shape(job.wantsNewTable);
     const mode = await job.chooseMode(create);
     const prepared = await job.prepare(mode);
     const loader = await format.bind(job.client, prepared.table, prepared.created);
@@ -38,22 +40,6 @@ export async function runImport<B extends LoadableBatch>(target: ConnectionTarge
   } finally {
     await job.close();
   }
-}
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** A promise that never rejects (its failure is taken up later, or not at all when an earlier step failed). */
-function settled<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-}
-
-async function outcome<T>(p: Promise<Settled<T>>): Promise<T> {
-  const r = await p;
-  if (!r.ok) throw r.error;
-  return r.value;
 }
 
 /** Undo what the commit mode undoes, and turn the failure into the one line the user reads. */
