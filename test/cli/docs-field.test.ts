@@ -14,7 +14,7 @@ import type pg from 'pg';
 import { scratch } from '../support/files.js';
 import { binPath, query, repoRoot, runCli, uniqueName, withUrlPath } from '../support/env.js';
 import { startCli, waitFor } from '../support/resume.js';
-import { tierServers, whySkipped, type Tier, type TierServer } from '../support/tiers.js';
+import { forTier } from '../support/tiers.js';
 
 const { file } = scratch('docs-field');
 const KiB = 1024;
@@ -25,15 +25,6 @@ const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function q<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   return query<R>({ name: 'tier', url }, sql, params);
-}
-
-function forTier(tier: Tier, body: (s: TierServer) => void): void {
-  const servers = tierServers(tier);
-  if (servers.length === 0) {
-    it(`${tier} tier`, { skip: whySkipped(tier) }, () => undefined);
-    return;
-  }
-  for (const s of servers) describe(`documents on the ${tier} tier`, () => body(s));
 }
 
 async function storedChunks(url: string, name: string): Promise<number> {
@@ -216,7 +207,7 @@ describe('documents in the field', () => {
           assert.equal(rm.code, 0, rm.stderr);
         });
       }
-    });
+    }, 'documents');
   }
 
   forTier('citus', (s) => {
@@ -332,5 +323,5 @@ describe('documents in the field', () => {
       assert.equal(get.code, 1);
       assert.match(get.stderr, /^error: integrity check failed for document \S+: chunk 2 \(bytes 131072–196607\) does not match its SHA-256$/m);
     });
-  });
+  }, 'documents');
 });

@@ -12,21 +12,12 @@ import pg from 'pg';
 import { scratch } from '../support/files.js';
 import { runCli, uniqueName, type TestServer } from '../support/env.js';
 import { BIG_DDL, checksum, ledgerBatches, referenceChecksum, startCli, waitFor, writeBigCsv, type Checksum } from '../support/resume.js';
-import { tierServers, whySkipped, type Tier, type TierServer } from '../support/tiers.js';
+import { forTier } from '../support/tiers.js';
 
 const { dir, file } = scratch('import-field');
 const ROWS = 400_000;
 const big = `${dir}/big.csv`;
 const env = { DATAIO_LEASE_SECONDS: '3' };
-
-function forTier(tier: Tier, body: (s: TierServer) => void): void {
-  const servers = tierServers(tier);
-  if (servers.length === 0) {
-    it(`${tier} tier`, { skip: whySkipped(tier) }, () => undefined);
-    return;
-  }
-  for (const s of servers) describe(`import on the ${tier} tier`, () => body(s));
-}
 
 async function q<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
   const c = new pg.Client({ connectionString: url });
@@ -148,7 +139,7 @@ describe('imports in the field', () => {
       assert.equal(log[0]?.['line'], 1235);
       assert.equal(typeof log[1]?.['batchLine'], 'number');
     });
-  });
+  }, 'import');
 
   for (const tier of ['pgbouncer-transaction', 'pgbouncer-session'] as const) {
     forTier(tier, (s) => {
@@ -221,6 +212,6 @@ describe('imports in the field', () => {
         }
         await clean();
       });
-    });
+    }, 'import');
   }
 });

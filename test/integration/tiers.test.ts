@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { backendPid, serverPid } from '../../src/pg/backend.js';
 import { uniqueName } from '../support/env.js';
-import { tierServers, whySkipped, type Tier, type TierServer } from '../support/tiers.js';
+import { forTier } from '../support/tiers.js';
 
 async function connected(url: string): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url });
@@ -45,16 +45,6 @@ async function one<T>(url: string, sql: string, params: unknown[] = []): Promise
     const row = (await c.query(sql, params)).rows[0] as object | undefined;
     return (row === undefined ? undefined : Object.values(row)[0]) as T;
   });
-}
-
-/** describe() the tier's servers, or one skipped test saying why it is not here. */
-function forTier(tier: Tier, body: (s: TierServer) => void): void {
-  const servers = tierServers(tier);
-  if (servers.length === 0) {
-    it(`${tier} tier`, { skip: whySkipped(tier) }, () => undefined);
-    return;
-  }
-  for (const s of servers) describe(`${tier} tier`, () => body(s));
 }
 
 forTier('pg15-default', (s) => {

@@ -13,6 +13,8 @@
  *
  * A tier whose software is not installed here is in skippedTiers(), with why, and tierServers() is [].
  */
+import { describe, it } from 'node:test';
+
 export type Tier = 'pg15-default' | 'pgbouncer-transaction' | 'pgbouncer-session' | 'citus' | 'tls';
 
 export const TIERS: readonly Tier[] = ['pg15-default', 'pgbouncer-transaction', 'pgbouncer-session', 'citus', 'tls'];
@@ -56,4 +58,17 @@ export function skippedTiers(): { tier: Tier; why: string }[] {
 export function whySkipped(tier: Tier): string | undefined {
   if (tierServers(tier).length > 0) return undefined;
   return skippedTiers().find((s) => s.tier === tier)?.why ?? 'not started';
+}
+
+/**
+ * describe() each server of the tier (titled "`what` on the `tier` tier", or "`tier` tier"), or, when
+ * the tier is not running, one skipped test saying why.
+ */
+export function forTier(tier: Tier, body: (s: TierServer) => void, what?: string): void {
+  const servers = tierServers(tier);
+  if (servers.length === 0) {
+    it(`${tier} tier`, { skip: whySkipped(tier) }, () => undefined);
+    return;
+  }
+  for (const s of servers) describe(what === undefined ? `${tier} tier` : `${what} on the ${tier} tier`, () => body(s));
 }
