@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { DataioError } from '../errors.js';
 import type { TableInfo } from '../pg/catalog.js';
-import { connectClient, coordinatorTarget, nodeTargets, withClient, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, coordinatorTarget, hangUp, nodeTargets, withClient, type ConnectionTarget } from '../pg/connect.js';
 import { displayName, quoteIdent } from '../pg/ident.js';
 import { isTransientFailure, withRetry } from '../pg/retry.js';
 import { serverFacts, type ServerFacts } from '../pg/server.js';
@@ -438,7 +438,7 @@ export class ImportJob<B extends LoadableBatch> {
   async close(): Promise<void> {
     await this.mode?.close().catch(() => undefined);
     await this.pool?.close();
-    await this.coordinator?.end().catch(() => undefined);
+    if (this.coordinator !== undefined) hangUp(this.coordinator);
   }
 }
 

@@ -278,6 +278,17 @@ export async function coordinatorTarget(client: pg.Client, target: ConnectionTar
   return atHostPort(target, row.host, row.port);
 }
 
+/**
+ * End a session without waiting for the server to close its end, as libpq's PQfinish does: the
+ * Terminate message is written at once, and the socket no longer keeps the process alive (a CLI
+ * command then exits without waiting for the backend to shut down: 7 ms of a one-row import here).
+ * For a process that carries on, the session ends as with client.end().
+ */
+export function hangUp(client: pg.Client): void {
+  void client.end().catch(() => undefined);
+  (client as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.();
+}
+
 /** Run fn with a connected client, always closing it. */
 export async function withClient<T>(target: ConnectionTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connectClient(target);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { countByte, simdAvailable } from '../../src/import/cut/byte-count.js';
+import { countByte, simdAvailable, simdTried, WARM_UP } from '../../src/import/cut/byte-count.js';
 import { rng } from '../support/csvgen.js';
 
 function reference(buf: Buffer, byte: number, from: number, to: number): number {
@@ -16,6 +16,20 @@ function randomBuffer(r: () => number, length: number, alphabet: number[]): Buff
 }
 
 describe('countByte', () => {
+  // First in this file: the module is made only after WARM_UP bytes (a small import never pays for it).
+  it('counts a process\'s first bytes with the indexOf loop, then makes the module', () => {
+    const r = rng(5);
+    const buf = randomBuffer(r, 1024 * 1024, [0x0a, 0x41, 0x22]);
+    let seen = 0;
+    while (seen + buf.length <= WARM_UP) {
+      assert.equal(countByte(buf, 0x0a), reference(buf, 0x0a, 0, buf.length));
+      seen += buf.length;
+      assert.equal(simdTried(), false, `after ${seen} bytes`);
+    }
+    assert.equal(countByte(buf, 0x22), reference(buf, 0x22, 0, buf.length));
+    assert.equal(simdTried(), true);
+  });
+
   it('uses WebAssembly SIMD on this Node (else these tests would only check the fallback)', () => {
     assert.equal(simdAvailable(), true);
   });
