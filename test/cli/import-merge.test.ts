@@ -153,6 +153,46 @@ for (const server of testServers()) {
       assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 14_999 }]);
     });
 
+    it('small files share a COPY; a file without a final newline, one with CRLF, and one ending in an open quote do not', async () => {
+      const t = await table(server, 'id int, src text');
+      const d = join(dir, `${t}-small`);
+      mkdirSync(d);
+      let id = 0;
+      const names: string[] = [];
+      for (let f = 0; f < 40; f++) {
+        const name = `p${String(f).padStart(2, '0')}.csv`;
+        names.push(join(d, name));
+        const rows = Array.from({ length: 3 }, () => `${++id},"f${f}"`);
+        // File 10 has no final newline, file 20 ends its lines with CRLF, file 30 is gzip.
+        const text = f === 20 ? ['id,src', ...rows].join('\r\n') + '\r\n' : ['id,src', ...rows].join('\n') + (f === 10 ? '' : '\n');
+        writeFileSync(join(d, name + (f === 30 ? '.gz' : '')), f === 30 ? gzipSync(text) : text);
+      }
+      const r = await runCli(['import', d, '--table', t, '--workers', '2', '--batch-size', '1KB', '--json', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { rows: number; files: number; batches: number };
+      assert.deepEqual([out.rows, out.files], [120, 40]);
+      // 40 files of about 40 bytes: about 25 to a 1 KB batch, cut where files cannot be joined.
+      assert.ok(out.batches >= 4 && out.batches <= 8, `${out.batches} batches`);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n, count(DISTINCT id)::int AS ids, min(id) AS lo, max(id) AS hi FROM ${t}`), [{ n: 120, ids: 120, lo: 1, hi: 120 }]);
+      assert.deepEqual(await query(server, `SELECT src FROM ${t} WHERE id IN (30, 31, 61, 91) ORDER BY id`), [{ src: 'f9' }, { src: 'f10' }, { src: 'f20' }, { src: 'f30' }]);
+
+      // A bad row in a file in the middle of a joined batch: its own file and line.
+      const bad = join(d, 'p25.csv');
+      writeFileSync(bad, 'id,src\n76,"f25"\nseventy-seven,"f25"\n78,"f25"\n');
+      const e = await runCli(['import', d, '--table', t, '--workers', '2', '--batch-size', '1KB', ...db]);
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, new RegExp(`^error: import into ${t} failed, at ${bad.replace(/[.]/g, '\\.')}, line 3, column id: invalid input syntax for type integer: "seventy-seven"$`, 'm'));
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 120 }]);
+
+      // A file that ends inside a quoted field is not joined with the next: the error is its own.
+      writeFileSync(bad, 'id,src\n76,"f25"\n77,"f25\n');
+      const q = await runCli(['import', d, '--table', t, '--workers', '2', '--batch-size', '1KB', ...db]);
+      assert.equal(q.code, 1);
+      // (PostgreSQL counts the line after the open quote's newline: the file alone says the same.)
+      assert.match(q.stderr, new RegExp(`at ${bad.replace(/[.]/g, '\\.')}, line 4: unterminated CSV quoted field$`, 'm'));
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 120 }]);
+    });
+
     it('a file whose header differs from the first is an error naming it; so is one of another format', async () => {
       const t = await table(server, 'id int, src text');
       const a = file(`${t}-a.csv`, 'id,src\n1,a\n');

@@ -7,6 +7,15 @@
 import type { SlabPool } from '../../io/slab-pool.js';
 import { countLines, type Eol, type Scanner } from './scanner.js';
 
+/** Part of a batch joined from the ends of several small files (join-files.ts). */
+export interface Segment {
+  file: number;
+  offset: number;
+  endOffset: number;
+  firstLine: number;
+  lines: number;
+}
+
 export interface Batch {
   /** 0-based sequence number (over all the import's inputs). */
   index: number;
@@ -22,6 +31,11 @@ export interface Batch {
   firstLine: number;
   /** Line terminators inside the batch. */
   lines: number;
+  /**
+   * A batch joined from the ends of several small files: its parts, in order. Its file, offset and
+   * firstLine are then the first part's, its endOffset the last part's (in the last part's file).
+   */
+  segments?: readonly Segment[];
   /**
    * Call once the batch's bytes are no longer needed (its COPY completed), so the read buffers they
    * live in can be reused; never while anything may still read them. Calling it again does nothing.

@@ -13,6 +13,7 @@ import type { TableInfo } from '../../pg/catalog.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import { mapQueryError } from '../../pg/pg-errors.js';
 import { Batcher, type Batch } from '../cut/batcher.js';
+import { endOf, endsAtRecord, FileJoiner, lineOf } from '../cut/join-files.js';
 import { DelimitedRecords, EOL_BYTES } from '../cut/csv-records.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from '../cut/prologue.js';
 import { csvDialect, makeScanner, TEXT_DIALECT } from '../cut/scanner.js';
@@ -146,8 +147,11 @@ export class DelimitedInput implements Format<Batch> {
       columns,
       copyOptions: copyOptionsSql(this.fmt, this.o.encoding),
       rejectsAs: { kind: 'copy', options: copyOptionsSql(this.fmt, this.o.encoding) },
-      batches: (batchSize, pass) => this.batches(batchSize, pass),
-      progressBytes: (batch) => this.inputs.sizeBefore(batch.file) + batch.endOffset,
+      batches: (batchSize, pass, joinFiles) => this.batches(batchSize, pass, joinFiles),
+      progressBytes: (batch) => {
+        const end = endOf(batch);
+        return this.inputs.sizeBefore(end.file) + end.endOffset;
+      },
       records: (batch) => new DelimitedRecords(batch, this.fmt.dialect, this.eols[batch.file] ?? null),
       rejectsLayout: { header: prologue.headerBytes, framing: 'lines', eol: EOL_BYTES[prologue.eol ?? 'lf'] },
       mapError: (err, batch) =>
@@ -155,15 +159,19 @@ export class DelimitedInput implements Format<Batch> {
           action,
           // PostgreSQL's "line N" counts physical lines, newlines inside quoted fields included
           // (CopyReadLineText bumps cur_lineno for them), as our batch line numbers do.
-          locate: (n) => ({ text: this.inputs.where(batch.file, batch.firstLine + n - 1), line: batch.firstLine + n - 1 }),
+          locate: (n) => {
+            const at = lineOf(batch, n);
+            return { text: this.inputs.where(at.file, at.line), line: at.line };
+          },
           ...(dataHint !== undefined ? { dataHint } : {}),
         }),
     };
   }
 
-  /** Every input as batches, numbered over all of them. */
-  private async *batches(batchSize: number, pass: number): AsyncGenerator<Batch> {
+  /** Every input as batches, numbered over all of them; with `joinFiles`, small files' ends joined (join-files.ts). */
+  private async *batches(batchSize: number, pass: number, joinFiles: boolean): AsyncGenerator<Batch> {
     let index = 0;
+    const joiner = joinFiles && this.inputs.files.length > 1 ? new FileJoiner(batchSize) : undefined;
     for (let i = 0; i < this.inputs.files.length; i++) {
       let file: OpenFile;
       if (i === 0 && pass === 0 && this.first !== undefined) file = this.first;
@@ -184,19 +192,27 @@ export class DelimitedInput implements Format<Batch> {
         for await (const chunk of file.reader) {
           for (const b of batcher.push(chunk)) {
             index++;
-            yield b;
+            if (joiner === undefined) yield b;
+            else yield* joiner.push(b);
           }
         }
         const last = batcher.end();
         if (last) {
           index++;
-          yield last;
+          if (joiner === undefined) yield last;
+          else {
+            const eol = prologue.eol;
+            const small = last.bytes < batchSize;
+            yield* joiner.push(last, { eol, clean: small && eol !== null && !batcher.inQuote && endsAtRecord(last, this.fmt.dialect, eol) });
+          }
         }
       } finally {
         this.readers.delete(file.reader);
         await file.reader.close().catch(() => undefined);
       }
     }
+    const held = joiner?.end();
+    if (held !== undefined) yield held;
   }
 
   /** Close whatever is still open (an import that failed while reading). */
