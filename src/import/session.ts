@@ -311,9 +311,9 @@ export class ImportJob<B extends LoadableBatch> {
     };
     const several = this.inputs.files.length > 1;
     await loadBatches(
-      // Small files' ends share a COPY, except where batches are keyed by file and offset (the
-      // ledger) or loaded again record by record (skip mode).
-      mode.feed(loader.batches(this.batchSize, pass, this.o.onError === 'abort' && !(mode instanceof Resumable)), (batch) => this.show(batch)),
+      // Small files' ends share a COPY (the ledger keys a joined batch by its first part), except in
+      // skip mode, which loads a failed batch again record by record.
+      mode.feed(loader.batches(this.batchSize, pass, this.o.onError === 'abort'), (batch) => this.show(batch)),
       {
         pool,
         load,

@@ -210,6 +210,41 @@ for (const server of testServers()) {
       assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
     });
 
+    it('--import-id over many small files (batches joined across files): kill -9, then the same command loads the rest exactly once', async () => {
+      const t = await table(server, 'id int, src text');
+      const d = join(dir, `${t}-many`);
+      mkdirSync(d);
+      const FILES = 1500;
+      const ROWS = 40;
+      for (let f = 0; f < FILES; f++) {
+        const lines = ['id,src'];
+        for (let i = 1; i <= ROWS; i++) lines.push(`${f * ROWS + i},file ${f}`);
+        // Some files without a final newline: their batches end there.
+        writeFileSync(join(d, `p${String(f).padStart(4, '0')}.csv`), lines.join('\n') + (f % 97 === 0 ? '' : '\n'));
+      }
+      const total = FILES * ROWS;
+      const args = ['import', d, '--table', t, '--import-id', t, '--workers', '1', '--batch-size', '4KB', '--json', ...db];
+      const first = startCli(args, { DATAIO_LEASE_SECONDS: '3' });
+      await waitFor('some batches in', async () => ((await query<{ n: number }>(server, `SELECT count(*)::int AS n FROM ${t}`))[0]?.n ?? 0) > 2_000);
+      first.child.kill('SIGKILL');
+      const killed = await first.done;
+      assert.equal(killed.signal, 'SIGKILL');
+      const partial = (await query<{ n: number }>(server, `SELECT count(*)::int AS n FROM ${t}`))[0]?.n ?? 0;
+      assert.ok(partial < total, `the first run finished before it was killed (${partial} rows)`);
+      // Batches of several files each: the ledger's batches reach far more files than there are batches.
+      const [ledger] = await query<{ n: number; last: number }>(server, 'SELECT count(*)::int AS n, max(file_no) AS last FROM dataio.import_batches WHERE import_id = $1', [t]);
+      assert.ok((ledger?.n ?? 0) > 0 && (ledger?.last ?? 0) > 2 * (ledger?.n ?? 0), JSON.stringify(ledger));
+      const again = await runCli(args, { env: { DATAIO_LEASE_SECONDS: '3' } });
+      assert.equal(again.code, 0, again.stderr);
+      const out = JSON.parse(again.stdout) as { rows: number; earlierRows: number; batches: number };
+      assert.equal(out.rows + out.earlierRows, total);
+      assert.ok(out.batches < FILES / 2, `${out.batches} batches for ${FILES} files`);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id) AS lo, max(id) AS hi FROM ${t}`), [{ n: total, d: total, lo: 1, hi: total }]);
+      const done = await runCli(args, { env: { DATAIO_LEASE_SECONDS: '3' } });
+      assert.equal(done.code, 0, done.stderr);
+      assert.equal((JSON.parse(done.stdout) as { alreadyComplete?: boolean }).alreadyComplete, true);
+    });
+
     it('--import-id over several files: kill -9, then the same command loads the rest exactly once', async () => {
       const t = await table(server, 'id int, src text');
       const files: string[] = [];

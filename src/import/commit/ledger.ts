@@ -34,6 +34,8 @@ import {
   type Holder,
   type LeaseRow,
 } from '../../pg/lease.js';
+import type { Batch } from '../cut/batcher.js';
+import { endOf } from '../cut/join-files.js';
 import type { Reject } from '../load/rejects.js';
 import { positionOf, type MovedReject } from './move-skipping.js';
 
@@ -432,9 +434,14 @@ export class Alignment {
     return new Alignment(id, r.rows.map((x) => ({ file: x.file_no, offset: Number(x.batch_offset) })), where);
   }
 
-  /** The input's next batch: ledger entries before its end must be at its start. */
-  check(batch: BatchKey & { endOffset: number; firstLine: number }): void {
-    for (let e = this.keys[this.next]; e !== undefined && (e.file < batch.file || (e.file === batch.file && e.offset < batch.endOffset)); e = this.keys[this.next]) {
+  /**
+   * The input's next batch: ledger entries before its end must be at its start. A batch joined from
+   * several small files (cut/join-files.ts) ends in its last part's file.
+   */
+  check(batch: BatchKey & Pick<Batch, 'endOffset' | 'firstLine' | 'segments'>): void {
+    const end = endOf(batch);
+    const before = (e: BatchKey) => e.file < end.file || (e.file === end.file && e.offset < end.endOffset);
+    for (let e = this.keys[this.next]; e !== undefined && before(e); e = this.keys[this.next]) {
       if (e.file !== batch.file || e.offset !== batch.offset) {
         const at = e.file === batch.file ? Math.min(e.offset, batch.offset) : batch.offset;
         throw new DataioError('IMPORT_STATE', `the input is not the one import ${JSON.stringify(this.id)} started with: it differs at byte offset ${at}${this.where(batch)} (input line ${batch.firstLine} or before)`, {

@@ -9,7 +9,8 @@
  * the earlier part ends exactly at a record end (a line ending outside quotes and escapes: not a file
  * without a final newline, nor one that ends inside a quoted field), and both files end their lines
  * alike (PostgreSQL takes one line ending for a whole COPY). The cut stays deterministic: it depends
- * only on the files' bytes and the batch size.
+ * only on the files' bytes and the batch size, so a resumable import's rerun cuts the same batches;
+ * its ledger keys a joined batch by its first part's file and offset (ledger.ts).
  */
 import type { Batch, Segment } from './batcher.js';
 import { makeScanner, type Dialect, type Eol } from './scanner.js';
@@ -130,7 +131,7 @@ export function lineOf(batch: Batch, n: number): { file: number; line: number } 
 }
 
 /** The file and the offset there just after the batch (for progress). */
-export function endOf(batch: Batch): { file: number; endOffset: number } {
+export function endOf(batch: Pick<Batch, 'file' | 'endOffset' | 'segments'>): { file: number; endOffset: number } {
   const last = batch.segments?.at(-1);
   return last === undefined ? { file: batch.file, endOffset: batch.endOffset } : { file: last.file, endOffset: last.endOffset };
 }

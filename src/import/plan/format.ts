@@ -27,8 +27,8 @@ export interface Loader<B extends LoadableBatch> {
   /**
    * Every input file as batches of whole records, in order. `pass` 0 goes on from where shape() read;
    * a later pass reads the inputs again from their start (a resumable import taking over batches).
-   * `joinFiles`: a batch may hold the ends of several small files (only where nothing keys batches by
-   * their file and offset: not resumable, not skip mode); a format may ignore it.
+   * `joinFiles`: a batch may hold the ends of several small files (not in skip mode, which takes a
+   * failed batch apart record by record); a format may ignore it.
    */
   batches(batchSize: number, pass: number, joinFiles: boolean): AsyncIterable<B>;
   /** A batch's records one by one (skip mode, when a batch failed). */
