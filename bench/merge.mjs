@@ -5,11 +5,13 @@
 //  - many files: FILES files of FILE_ROWS rows as one dataio import of their directory, against one
 //    psql session running FILES \copy commands from a script;
 //  - a small file: one FILE_ROWS-row file, dataio against psql -c '\copy …', whole processes, SMALL_ROUNDS
-//    pairs (the median of the pairs' ratios).
+//    rounds (the median of the rounds' ratios), with the floor beside them: a minimal Node client
+//    (bench/floor-client.cjs: pg and pg-copy-streams only, bundled here with esbuild as dataio is).
 // Embedded PostgreSQL 18. Env: BASE (2000000), DELTA (2000000), FILES (300), FILE_ROWS (1000), ROUNDS (3), SMALL_ROUNDS (20).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { build } from 'esbuild';
 import pg from 'pg';
 import { startServers, stopAll } from '../scripts/pg-servers.mjs';
 import { timed } from './timed.mjs';
@@ -45,9 +47,10 @@ const q = (sql) => client.query(sql);
 const psql = (...args) => ['psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args]];
 const dataio = (...args) => [process.execPath, [join(root, 'bin/dataio'), 'import', ...args, '--table', 'bench', '--db', url, '--progress', 'none']];
 
+/** Alternating rounds of the cases (the first is psql); each case's time and its ratio to psql's in the same round. */
 async function rounds(n, cases, fresh) {
   const times = Object.fromEntries(cases.map(([name]) => [name, []]));
-  const ratios = [];
+  const ratios = Object.fromEntries(cases.map(([name]) => [name, []]));
   for (let round = 0; round < n; round++) {
     const got = {};
     for (const [name, cmd] of round % 2 === 0 ? cases : [...cases].reverse()) {
@@ -55,11 +58,11 @@ async function rounds(n, cases, fresh) {
       got[name] = (await timed(...cmd)).secs;
       times[name].push(got[name]);
     }
-    const [a, b] = cases.map(([name]) => got[name]);
-    ratios.push(b / a);
+    for (const [name] of cases) ratios[name].push(got[name] / got[cases[0][0]]);
     console.error(`round ${round + 1}: ${cases.map(([name]) => `${name} ${got[name].toFixed(3)} s`).join(', ')}`);
   }
-  return { medians: Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])), ratio: median(ratios) };
+  const medians = (m) => Object.fromEntries(Object.entries(m).map(([k, xs]) => [k, median(xs)]));
+  return { medians: medians(times), ratios: medians(ratios) };
 }
 
 function table(title, r) {
@@ -67,7 +70,7 @@ function table(title, r) {
   console.log('| way | median s | vs psql |');
   console.log('| --- | ---: | ---: |');
   const [psqlName] = Object.keys(r.medians);
-  for (const [name, m] of Object.entries(r.medians)) console.log(`| ${name} | ${m.toFixed(3)} | ${name === psqlName ? '1.00×' : `${(m / r.medians[psqlName]).toFixed(2)}× (median of the pairs' ratios ${r.ratio.toFixed(2)}×)`} |`);
+  for (const [name, m] of Object.entries(r.medians)) console.log(`| ${name} | ${m.toFixed(3)} | ${name === psqlName ? '1.00×' : `${(m / r.medians[psqlName]).toFixed(2)}× (median of the rounds' ratios ${r.ratios[name].toFixed(2)}×)`} |`);
 }
 
 try {
@@ -129,13 +132,16 @@ try {
   ], fresh);
   table(`${FILES} files of ${FILE_ROWS.toLocaleString('en-US')} rows, median of ${ROUNDS} alternating rounds:`, files);
 
-  // A small file: the fixed cost of a whole process.
+  // A small file: the fixed cost of a whole process, and the floor a Node client has here.
   const small = join(dir, 'part-0000.csv');
+  const floor = join(dataDir, 'floor-client.bundle.cjs');
+  await build({ entryPoints: [join(root, 'bench/floor-client.cjs')], outfile: floor, bundle: true, platform: 'node', format: 'cjs', target: 'node20', external: ['pg-native'], logLevel: 'warning' });
   const one = await rounds(SMALL_ROUNDS, [
     [`psql -c '\\copy …', ${FILE_ROWS} rows`, psql('-c', `\\copy bench from '${small}' with (format csv, header true)`)],
     [`dataio import, ${FILE_ROWS} rows`, dataio(small)],
+    ['a minimal Node client (pg, pg-copy-streams; BEGIN, COPY, COMMIT): the floor', [process.execPath, [floor, url, small, 'bench']]],
   ], async () => q('TRUNCATE bench'));
-  table(`One file of ${FILE_ROWS.toLocaleString('en-US')} rows, whole processes, median of ${SMALL_ROUNDS} alternating pairs:`, one);
+  table(`One file of ${FILE_ROWS.toLocaleString('en-US')} rows, whole processes, median of ${SMALL_ROUNDS} alternating rounds:`, one);
 } finally {
   await client.end();
   await stopAll();
