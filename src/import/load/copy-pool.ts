@@ -8,7 +8,7 @@
  * On a Citus cluster the connections are spread over its nodes (`targets`).
  */
 import type pg from 'pg';
-import { connectClient, type ConnectionTarget } from '../../pg/connect.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../../pg/connect.js';
 import { DataioError } from '../../errors.js';
 import { serverPid } from '../../pg/backend.js';
 import { quoteLiteral } from '../../pg/ident.js';
@@ -316,8 +316,9 @@ export class CopyPool {
     await Promise.all(this.all.filter((w) => w.begun).map((w) => w.client.query('ROLLBACK').catch(() => undefined)));
   }
 
+  /** Close the connections the pool opened, without waiting for their backends to exit (hangUp). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.all.filter((w) => !w.adopted).map((w) => w.client.end().catch(() => undefined)));
+    for (const w of this.all) if (!w.adopted) hangUp(w.client);
   }
 }
