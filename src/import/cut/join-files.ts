@@ -1,9 +1,9 @@
 /**
  * Small files, few COPY statements: the last batch of a file, when smaller than a batch, is joined
- * with what follows from the next files, up to the batch size. 300 files of 1,000 rows become 5 COPY
- * statements instead of 300 (measured: a directory of such files loaded in 1.6–2.4 s as 300 batches,
- * 0.9–1.2 s as one file). A joined batch lists its parts (`segments`), so an error still names the
- * file and line it comes from.
+ * with what follows from the next files, up to the batch size. 300 files of 1,000 rows (22 MB) become
+ * 6 COPY statements instead of 300 (bench/merge.mjs: 1.11 s, was 1.74 s, against 1.48 s for one psql
+ * session running 300 \copy). A joined batch lists its parts (`segments`), so an error still names
+ * the file and line it comes from.
  *
  * Parts are joined only where the bytes say where one file's records end and the next one's begin:
  * the earlier part ends exactly at a record end (a line ending outside quotes and escapes: not a file
