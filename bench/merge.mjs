@@ -2,8 +2,8 @@
 //  - upsert: a DELTA-row delta (half of its keys in the table already) onto a BASE-row table with a
 //    primary key: dataio --on-conflict update against psql's best one-session way (a temporary table,
 //    \copy, INSERT … SELECT … ORDER BY key ON CONFLICT … DO UPDATE);
-//  - many files: FILES files of FILE_ROWS rows as one dataio import of their directory, against one
-//    psql session running FILES \copy commands from a script;
+//  - many files: FILES files of FILE_ROWS rows as one dataio import of their directory (also resumable,
+//    --import-id), against one psql session running FILES \copy commands from a script;
 //  - a small file: one FILE_ROWS-row file, dataio against psql -c '\copy …', whole processes, SMALL_ROUNDS
 //    rounds (the median of the rounds' ratios), with the floor beside them: a minimal Node client
 //    (bench/floor-client.cjs: pg and pg-copy-streams only, bundled here with esbuild as dataio is).
@@ -47,7 +47,10 @@ const q = (sql) => client.query(sql);
 const psql = (...args) => ['psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...args]];
 const dataio = (...args) => [process.execPath, [join(root, 'bin/dataio'), 'import', ...args, '--table', 'bench', '--db', url, '--progress', 'none']];
 
-/** Alternating rounds of the cases (the first is psql); each case's time and its ratio to psql's in the same round. */
+/**
+ * Alternating rounds of the cases (the first is psql); each case's time and its ratio to psql's in the
+ * same round. A case's command may be a function of the round (an import id of its own each time).
+ */
 async function rounds(n, cases, fresh) {
   const times = Object.fromEntries(cases.map(([name]) => [name, []]));
   const ratios = Object.fromEntries(cases.map(([name]) => [name, []]));
@@ -55,7 +58,7 @@ async function rounds(n, cases, fresh) {
     const got = {};
     for (const [name, cmd] of round % 2 === 0 ? cases : [...cases].reverse()) {
       await fresh();
-      got[name] = (await timed(...cmd)).secs;
+      got[name] = (await timed(...(typeof cmd === 'function' ? cmd(round) : cmd))).secs;
       times[name].push(got[name]);
     }
     for (const [name] of cases) ratios[name].push(got[name] / got[cases[0][0]]);
@@ -129,6 +132,7 @@ try {
   const files = await rounds(ROUNDS, [
     [`psql: one session, ${FILES} \\copy commands`, psql('-f', script)],
     ['dataio: the directory as one import', dataio(dir)],
+    ['dataio: the same with --import-id', (round) => dataio(dir, '--import-id', `bench-files-${Date.now()}-${round}`)],
   ], fresh);
   table(`${FILES} files of ${FILE_ROWS.toLocaleString('en-US')} rows, median of ${ROUNDS} alternating rounds:`, files);
 
