@@ -1,7 +1,11 @@
 import type { Command } from 'commander';
 import { DataioError, EXIT_OK } from '../errors.js';
-import { embeddedStatus, embeddedUrl, embeddedVersion, ensureEmbedded, stopEmbedded } from '../pg/embedded.js';
 import type { CommandContext, Runner } from './context.js';
+
+/** The embedded server's code, loaded only by the command that manages it (it loads node:child_process). */
+async function embedded(): Promise<typeof import('../pg/embedded.js')> {
+  return import('../pg/embedded.js');
+}
 
 function describeTarget(ctx: CommandContext): string | undefined {
   const t = ctx.config.target;
@@ -26,7 +30,7 @@ export function defineDb(program: Command, run: Runner): void {
     .addHelpText('after', '\nExample:\n  $ dataio db start')
     .action(
       run(async (ctx) => {
-        const r = await ensureEmbedded(ctx.config.home);
+        const r = await (await embedded()).ensureEmbedded(ctx.config.home);
         ctx.note(
           r.started
             ? `started the embedded PostgreSQL on ${r.connection.host}:${r.connection.port} (data in ${ctx.config.home})`
@@ -41,7 +45,7 @@ export function defineDb(program: Command, run: Runner): void {
     .addHelpText('after', '\nExample:\n  $ dataio db stop')
     .action(
       run(async (ctx) => {
-        const stopped = await stopEmbedded(ctx.config.home);
+        const stopped = await (await embedded()).stopEmbedded(ctx.config.home);
         ctx.note(stopped ? 'stopped the embedded PostgreSQL' : 'the embedded PostgreSQL is not running');
         return EXIT_OK;
       }),
@@ -53,8 +57,9 @@ export function defineDb(program: Command, run: Runner): void {
     .addHelpText('after', '\nExample:\n  $ dataio db status')
     .action(
       run(async (ctx, flags) => {
-        const st = await embeddedStatus(ctx.config.home);
-        const version = await embeddedVersion().catch(() => 'unknown');
+        const e = await embedded();
+        const st = await e.embeddedStatus(ctx.config.home);
+        const version = await e.embeddedVersion().catch(() => 'unknown');
         const other = describeTarget(ctx);
         if ((flags as { json?: boolean }).json) {
           ctx.io.stdout.write(JSON.stringify({ ...st, version, home: ctx.config.home }) + '\n');
@@ -77,9 +82,10 @@ export function defineDb(program: Command, run: Runner): void {
     .addHelpText('after', '\nExample:\n  $ psql "$(dataio db url)" -c "\\dt"')
     .action(
       run(async (ctx) => {
-        const r = await ensureEmbedded(ctx.config.home);
+        const e = await embedded();
+        const r = await e.ensureEmbedded(ctx.config.home);
         if (r.started) ctx.note(`started the embedded PostgreSQL on ${r.connection.host}:${r.connection.port}`);
-        const url = await embeddedUrl(ctx.config.home, r.connection);
+        const url = await e.embeddedUrl(ctx.config.home, r.connection);
         if (!url) throw new DataioError('EMBEDDED_SERVER', 'no URL for the embedded server');
         ctx.io.stdout.write(url + '\n');
         return EXIT_OK;

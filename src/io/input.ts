@@ -6,9 +6,11 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { DataioError } from '../errors.js';
+import { lazyBuiltin } from '../lazy-builtin.js';
 import type { SlabPool } from './slab-pool.js';
+
+const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 export const READ_CHUNK = 1024 * 1024;
 
@@ -121,7 +123,7 @@ export async function openInput(path: string, stdin: Readable = process.stdin, o
   const gzip = options.decompress !== false && firstChunk !== undefined && firstChunk.length >= 2 && firstChunk[0] === 0x1f && firstChunk[1] === 0x8b;
   let chunks: AsyncIterable<Buffer> = rawChunks();
   if (gzip) {
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+    const gunzip = zlib().createGunzip({ chunkSize: 256 * 1024 });
     const source = Readable.from(rawChunks(), { objectMode: false });
     pipeline(source, gunzip).catch(() => undefined); // the error reaches the reader through gunzip
     chunks = (async function* () {

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { DataioError } from '../errors.js';
-import { ensureEmbedded } from './embedded.js';
 import { isPgError, mapConnectError } from './pg-errors.js';
 import { isTransientSqlstate, withRetry } from './retry.js';
 
@@ -193,6 +192,8 @@ export async function resolveTarget(config: Config, notices?: Notices): Promise<
   const t = config.target;
   if (t.kind === 'url') return urlTarget(t.url);
   if (t.kind === 'pgenv') return pgEnvTarget();
+  // Loaded only here: the embedded server's code (and node:child_process) is not needed with a database named.
+  const { ensureEmbedded } = await import('./embedded.js');
   const r = await ensureEmbedded(config.home);
   if (r.started && notices) {
     notices.note(

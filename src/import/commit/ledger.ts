@@ -16,9 +16,9 @@
  * reachable from every node), so processes pointed at different nodes share one import and a batch
  * loaded through a worker node commits with its ledger row in one (Citus) transaction.
  */
-import { crc32 } from 'node:zlib';
 import type pg from 'pg';
 import { DataioError } from '../../errors.js';
+import { lazyBuiltin } from '../../lazy-builtin.js';
 import { ensureDataioObjects } from '../../pg/dataio-schema.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import {
@@ -71,8 +71,11 @@ export interface BatchEntry {
   rejected: number;
 }
 
+const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
+
 /** Length and CRC-32 of a batch's bytes: cheap, and enough to see that the input changed. */
 export function digestOf(chunks: readonly Buffer[]): number {
+  const { crc32 } = zlib();
   let crc = 0;
   for (const c of chunks) crc = crc32(c, crc);
   return crc;
