@@ -34,7 +34,7 @@ export async function setup(target: ConnectionTarget, o: { grant?: string | unde
       const citus = await citusCoordinator(c);
       await ensureLedger(c, citus);
       await ensureDecisionTable(c);
-      await ensureStagingRegistry(c);
+      await ensureStagingRegistry(c, citus);
       await ensureSchema(c, citus);
       if (o.grant !== undefined) {
         const role = quoteIdent(o.grant);

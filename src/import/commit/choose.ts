@@ -71,7 +71,7 @@ async function noTwoPhase<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<str
 async function stagingAllowed<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<string | undefined> {
   if (e.facts.citus && !e.coordinatorNode) return 'this is a Citus worker node (tables are made on the coordinator)';
   try {
-    await ensureStagingRegistry(e.coordinator);
+    await ensureStagingRegistry(e.coordinator, e.facts.citus);
   } catch (err) {
     return reason(err);
   }

@@ -19,6 +19,7 @@
 import type pg from 'pg';
 import { DataioError } from '../../errors.js';
 import { lazyBuiltin } from '../../lazy-builtin.js';
+import { BATCH_POSITION_DDL, BATCH_POSITION_PRESENT } from './batch-position.js';
 import { ensureDataioObjects } from '../../pg/dataio-schema.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import {
@@ -124,7 +125,7 @@ export async function ledgerPresent(client: pg.Client, citus: boolean): Promise<
     `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
             AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'holder_start')
             AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($3) AND attname = 'moved')
-            ${citus ? `AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($2))` : ''} AS ok`,
+            ${citus ? `AND EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass($2))` : `AND ${BATCH_POSITION_PRESENT}`} AS ok`,
     [IMPORTS, BATCHES, REJECTS],
   );
   return r.rows[0]?.ok === true;
@@ -132,7 +133,7 @@ export async function ledgerPresent(client: pg.Client, citus: boolean): Promise<
 
 /** Make (or migrate) the ledger unless it is there. On Citus this runs on the coordinator (DDL is made there). */
 export async function ensureLedger(client: pg.Client, citus: boolean): Promise<void> {
-  await ensureDataioObjects(client, 'keeps the ledger of resumable imports (--import-id)', () => ledgerPresent(client, citus), [...DDL, ...MIGRATE, ...(citus ? DISTRIBUTE : [])]);
+  await ensureDataioObjects(client, 'keeps the ledger of resumable imports (--import-id)', () => ledgerPresent(client, citus), [...DDL, ...MIGRATE, ...(citus ? DISTRIBUTE : [BATCH_POSITION_DDL])]);
 }
 
 export async function readImport(client: pg.Client, id: string): Promise<ImportRecord | undefined> {

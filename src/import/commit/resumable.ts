@@ -135,7 +135,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
     if (this.staging === null) return;
     // The upsert's staging table: logged (its batches must survive a crash, as their ledger rows do).
     const c = this.o.coordinator;
-    const cols = await stagingColumns(c, table, this.columns, { notNull: true, positions: true });
+    const cols = await stagingColumns(c, table, this.columns, { notNull: true, positions: true, foldedBatch: !this.o.citus });
     await c.query(`CREATE TABLE IF NOT EXISTS ${this.stagingSql} (${cols})`);
   }
 

@@ -72,7 +72,7 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
     const table = this.table as TableInfo;
     this.columns = [...(columns ?? table.columns.map((c) => c.name))];
     if (this.o.upsert === undefined) return;
-    const cols = await stagingColumns(this.coordinator, table, this.columns, { notNull: true, positions: true });
+    const cols = await stagingColumns(this.coordinator, table, this.columns, { notNull: true, positions: true, foldedBatch: false });
     await this.coordinator.query(`CREATE TEMP TABLE ${SingleConnection.TEMP} (${cols}) ON COMMIT DROP`);
     this.copyInto = SingleConnection.TEMP;
   }
