@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { DataioError } from '../errors.js';
 import { isBrokenPipe, openOutput, type Output } from '../io/output.js';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 import { quoteLiteral } from '../pg/ident.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
@@ -197,6 +197,6 @@ export async function getDocument(target: ConnectionTarget, o: GetOptions, hooks
   } finally {
     await lease?.release().catch(() => undefined);
     await pool.close();
-    await coordinator.end().catch(() => undefined);
+    hangUp(coordinator);
   }
 }

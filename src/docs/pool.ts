@@ -5,7 +5,7 @@
  * transaction pooler the next transaction may run on another server connection.
  */
 import type pg from 'pg';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 
 export class ClientPool {
   private readonly idle: pg.Client[] = [];
@@ -56,6 +56,7 @@ export class ClientPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all.map((c) => c.end().catch(() => undefined)));
+    // Without waiting for the backends to exit (hangUp).
+    for (const c of this.all) hangUp(c);
   }
 }

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { openInput, type InputSource } from '../io/input.js';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 import { LEASE_COLUMNS, leaseParams, leaseValues, type Holder } from '../pg/lease.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import { citusInstalled } from '../pg/server.js';
@@ -292,7 +292,7 @@ export async function putDocument(target: ConnectionTarget, o: PutOptions, hooks
     // Given back at once on failure, so that a resume need not wait for it to lapse.
     await lease?.release().catch(() => undefined);
     await routes?.close();
-    await coordinator.end().catch(() => undefined);
+    hangUp(coordinator);
   }
 }
 

@@ -6,7 +6,7 @@
  * was interrupted.
  */
 import { DataioError } from '../errors.js';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 import { mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { DocumentLease } from './leases.js';
@@ -75,6 +75,6 @@ export async function removeDocument(target: ConnectionTarget, o: RmOptions, hoo
     throw new DataioError(e.code, `${e.message} (document ${id} is left half-removed)`, { hint: `run dataio doc-rm ${id} again to finish`, detail: e.detail, cause: e.cause });
   } finally {
     await lease?.release().catch(() => undefined);
-    await client.end().catch(() => undefined);
+    hangUp(client);
   }
 }

@@ -5,11 +5,11 @@
  */
 import { Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { isBrokenPipe, openOutput, outputError } from '../io/output.js';
-import { connectClient, type ConnectionTarget } from '../pg/connect.js';
+import { lazyBuiltin } from '../lazy-builtin.js';
+import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 import { isPgError, mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
 import { CopyOut, isCopyError, type RowTally } from './copy-out.js';
@@ -22,6 +22,9 @@ import type { NodesOption } from '../import/options.js';
 import { estimateRows, resolveSource, type ResolvedSource } from './source.js';
 import { exportCopySql, type ExportFormat } from './sql.js';
 import { autoExportWorkers } from '../workers.js';
+
+/** node:zlib, for --gzip only (loaded on use: see lazy-builtin.ts). */
+const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 export type { ExportFormat } from './sql.js';
 
@@ -197,7 +200,8 @@ export async function exportData(target: ConnectionTarget, o: ExportOptions, hoo
     if (err === outputFailure && !isCopyError(err) && !isPgError(err)) throw outputError(out.name, err);
     throw exportFailure(err, display);
   } finally {
-    await client?.end().catch(() => undefined);
+    // Not waiting for the backend to exit (hangUp: as psql does): the command ends at once.
+    if (client !== undefined) hangUp(client);
   }
 }
 
@@ -213,7 +217,7 @@ function outputPipeline(o: ExportOptions, output: Writable, signal: AbortSignal 
       },
     }),
   );
-  if (o.gzip) stages.push(createGzip());
+  if (o.gzip) stages.push(zlib().createGzip());
   stages.push(output);
   return (source: AsyncIterable<Buffer> | Readable): Promise<void> =>
     pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages], signal === undefined ? {} : { signal });

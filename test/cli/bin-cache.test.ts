@@ -50,7 +50,7 @@ describe('bin/dataio code cache', () => {
  */
 describe('start-up', () => {
   const server = testServers()[0];
-  it('an import of a small plain CSV into a named database loads neither child_process nor zlib', { skip: server === undefined }, async () => {
+  it('an import of a small plain CSV, and an export, on a named database load neither child_process nor zlib', { skip: server === undefined }, async () => {
     if (server === undefined) return;
     const { dir, file } = scratch('startup');
     const hook = file('hook.cjs', "process.on('exit', () => require('node:fs').writeFileSync(process.env.DATAIO_TEST_MODULES, process.moduleLoadList.join('\\n')));\n");
@@ -70,5 +70,11 @@ describe('start-up', () => {
     const resumable = await run(['--import-id', uniqueName('startup-id')]);
     assert.ok(resumable.includes('NativeModule zlib'), 'zlib not loaded by a resumable import');
     assert.equal((await query(server, `SELECT count(*)::int AS n FROM ${t}`))[0]?.n, 4);
+    // An export without --gzip neither.
+    const exported = await runCli(['export', '--table', t, '--db', server.url, '--progress', 'none'], { env: { NODE_OPTIONS: `--require ${hook}`, DATAIO_TEST_MODULES: list } });
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(exported.stdout.split('\n').length, 6, exported.stdout);
+    const modules = readFileSync(list, 'utf8').split('\n');
+    for (const m of ['NativeModule child_process', 'NativeModule zlib']) assert.ok(!modules.includes(m), `${m} was loaded by an export`);
   });
 });
