@@ -84,3 +84,13 @@ export function tableFromPath(path: string): string | undefined {
   if (name === '') return undefined;
   return /^[0-9]/.test(name) ? `t_${name}` : name;
 }
+
+/** The command `args` name: their first operand, past the global options (and --db's, --progress's values). */
+export function commandName(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (a === '--db' || a === '--progress') i++;
+    else if (!a.startsWith('-')) return a;
+  }
+  return undefined;
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatFromPath, parseChar, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from '../../src/cli/parse.js';
+import { commandName, formatFromPath, parseChar, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from '../../src/cli/parse.js';
 import { resolveConfig, resolveHome, resolveTarget } from '../../src/config.js';
 import { DataioError } from '../../src/errors.js';
 import { pgpassLookup, redactUrl } from '../../src/pg/connect.js';
@@ -10,6 +10,16 @@ import { parseCopyWhere } from '../../src/pg/pg-errors.js';
 const isUsage = (err: unknown) => err instanceof DataioError && err.code === 'USAGE';
 
 describe('option parsing', () => {
+  it('finds the command named: the first operand past the global options and their values', () => {
+    assert.equal(commandName(['import', 'a.csv', '--table', 'export']), 'import');
+    assert.equal(commandName(['--db', 'postgresql://h/import', 'export', '--table', 'import']), 'export');
+    assert.equal(commandName(['--progress', 'none', '-q', 'doc-ls']), 'doc-ls');
+    assert.equal(commandName(['--db=postgresql://h/d', '-v', 'db', 'status']), 'db');
+    assert.equal(commandName(['imprt']), 'imprt');
+    assert.equal(commandName(['--help']), undefined);
+    assert.equal(commandName(['--db', 'x']), undefined);
+  });
+
   it('reads sizes with binary units', () => {
     assert.equal(parseSize('1KB', '--x'), 1024);
     assert.equal(parseSize('8MB', '--x'), 8 * 1024 * 1024);
