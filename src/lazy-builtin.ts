@@ -10,3 +10,6 @@ export function lazyBuiltin<T>(name: `node:${string}`): () => T {
   let loaded: T | undefined;
   return () => (loaded ??= createRequire(import.meta.url)(name) as T);
 }
+
+/** node:zlib: gzip input and output, and the ledger's CRC-32. */
+export const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');

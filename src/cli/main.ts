@@ -75,7 +75,8 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void, onConte
     setExit(await fn(ctx, ...positional, opts));
   };
 
-  const first = args === undefined ? undefined : commandName(args);
+  const valued = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined)));
+  const first = args === undefined ? undefined : commandName(args, valued);
   const named = DEFINERS.find(([names]) => first !== undefined && names.includes(first));
   for (const [, define] of named !== undefined ? [named] : DEFINERS) define(program, run);
   // Subcommands inherit the error handling and output routing.

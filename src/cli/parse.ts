@@ -85,11 +85,14 @@ export function tableFromPath(path: string): string | undefined {
   return /^[0-9]/.test(name) ? `t_${name}` : name;
 }
 
-/** The command `args` name: their first operand, past the global options (and --db's, --progress's values). */
-export function commandName(args: readonly string[]): string | undefined {
+/**
+ * The command `args` name: their first operand, past the global options (and the values of those
+ * that take one, `valued`: the program's own options say which).
+ */
+export function commandName(args: readonly string[], valued: ReadonlySet<string>): string | undefined {
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
-    if (a === '--db' || a === '--progress') i++;
+    if (valued.has(a)) i++;
     else if (!a.startsWith('-')) return a;
   }
   return undefined;

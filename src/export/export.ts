@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { DataioError, usage } from '../errors.js';
 import { isBrokenPipe, openOutput, outputError } from '../io/output.js';
-import { lazyBuiltin } from '../lazy-builtin.js';
+import { zlib } from '../lazy-builtin.js';
 import { connectClient, hangUp, type ConnectionTarget } from '../pg/connect.js';
 import { isPgError, mapQueryError } from '../pg/pg-errors.js';
 import type { Progress } from '../progress/progress.js';
@@ -22,9 +22,6 @@ import type { NodesOption } from '../import/options.js';
 import { estimateRows, resolveSource, type ResolvedSource } from './source.js';
 import { exportCopySql, type ExportFormat } from './sql.js';
 import { autoExportWorkers } from '../workers.js';
-
-/** node:zlib, for --gzip only (loaded on use: see lazy-builtin.ts). */
-const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 export type { ExportFormat } from './sql.js';
 

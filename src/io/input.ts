@@ -7,10 +7,8 @@ import { open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DataioError } from '../errors.js';
-import { lazyBuiltin } from '../lazy-builtin.js';
+import { zlib } from '../lazy-builtin.js';
 import type { SlabPool } from './slab-pool.js';
-
-const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 export const READ_CHUNK = 1024 * 1024;
 

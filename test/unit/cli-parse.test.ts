@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { buildProgram } from '../../src/cli/main.js';
 import { commandName, formatFromPath, parseChar, parseColumnList, parsePositiveInt, parseSize, tableFromPath } from '../../src/cli/parse.js';
 import { resolveConfig, resolveHome, resolveTarget } from '../../src/config.js';
 import { DataioError } from '../../src/errors.js';
@@ -11,13 +12,23 @@ const isUsage = (err: unknown) => err instanceof DataioError && err.code === 'US
 
 describe('option parsing', () => {
   it('finds the command named: the first operand past the global options and their values', () => {
-    assert.equal(commandName(['import', 'a.csv', '--table', 'export']), 'import');
-    assert.equal(commandName(['--db', 'postgresql://h/import', 'export', '--table', 'import']), 'export');
-    assert.equal(commandName(['--progress', 'none', '-q', 'doc-ls']), 'doc-ls');
-    assert.equal(commandName(['--db=postgresql://h/d', '-v', 'db', 'status']), 'db');
-    assert.equal(commandName(['imprt']), 'imprt');
-    assert.equal(commandName(['--help']), undefined);
-    assert.equal(commandName(['--db', 'x']), undefined);
+    const valued = new Set(['--db', '--progress']);
+    assert.equal(commandName(['import', 'a.csv', '--table', 'export'], valued), 'import');
+    assert.equal(commandName(['--db', 'postgresql://h/import', 'export', '--table', 'import'], valued), 'export');
+    assert.equal(commandName(['--progress', 'none', '-q', 'doc-ls'], valued), 'doc-ls');
+    assert.equal(commandName(['--db=postgresql://h/d', '-v', 'db', 'status'], valued), 'db');
+    assert.equal(commandName(['imprt'], valued), 'imprt');
+    assert.equal(commandName(['--help'], valued), undefined);
+    assert.equal(commandName(['--db', 'x'], valued), undefined);
+  });
+
+  it('defines only the command named, past global options that take a value; all when none is named', () => {
+    const io = { stdout: process.stdout, stderr: process.stderr, env: {}, uid: 1 };
+    const defined = (args: string[]) => buildProgram(io, () => undefined, () => undefined, args).commands.map((c) => c.name());
+    assert.deepEqual(defined(['--progress', 'none', '--db', 'postgresql://h/import', 'export', '--table', 'import']), ['export']);
+    assert.deepEqual(defined(['doc-get', 'x']), ['doc-put', 'doc-get', 'doc-ls', 'doc-stat', 'doc-rm']);
+    assert.deepEqual(defined(['--help']), ['import', 'export', 'doc-put', 'doc-get', 'doc-ls', 'doc-stat', 'doc-rm', 'db', 'setup']);
+    assert.deepEqual(defined(['imprt']), defined([]));
   });
 
   it('reads sizes with binary units', () => {

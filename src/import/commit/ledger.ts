@@ -18,7 +18,7 @@
  */
 import type pg from 'pg';
 import { DataioError } from '../../errors.js';
-import { lazyBuiltin } from '../../lazy-builtin.js';
+import { zlib } from '../../lazy-builtin.js';
 import { BATCH_POSITION_DDL, BATCH_POSITION_PRESENT } from './batch-position.js';
 import { ensureDataioObjects } from '../../pg/dataio-schema.js';
 import { quoteLiteral } from '../../pg/ident.js';
@@ -71,8 +71,6 @@ export interface BatchEntry {
   rows: number;
   rejected: number;
 }
-
-const zlib = lazyBuiltin<typeof import('node:zlib')>('node:zlib');
 
 /** Length and CRC-32 of a batch's bytes: cheap, and enough to see that the input changed. */
 export function digestOf(chunks: readonly Buffer[]): number {
