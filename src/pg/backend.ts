@@ -15,3 +15,13 @@ export async function serverPid(client: pg.Client): Promise<number> {
   const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   return (r.rows[0] as { pid: number }).pid;
 }
+
+/**
+ * Begin a transaction, run `statements` in it and learn its server backend, in one round trip (a
+ * simple query of several statements: what a parallel import's every COPY connection does before its
+ * first COPY).
+ */
+export async function beginOnServer(client: pg.Client, statements: readonly string[] = []): Promise<number> {
+  const results = (await client.query(['BEGIN', ...statements, 'SELECT pg_backend_pid() AS pid'].join('; '))) as unknown as pg.QueryResult<{ pid: number }>[];
+  return (results[results.length - 1]?.rows[0] as { pid: number }).pid;
+}

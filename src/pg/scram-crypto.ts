@@ -46,7 +46,21 @@ export async function hmacSha256(key: Bytes, message: string): Promise<Buffer> {
   return createHmac('sha256', buffer(key)).update(message).digest();
 }
 
+/**
+ * Keys derived in this process, by password, salt and iterations: a parallel import opens several
+ * connections to one server as one role at once, and the server gives each the same salt, so the
+ * 4,096 rounds of PBKDF2 (synchronous, on the one JavaScript thread every connection's start waits
+ * on) are run once instead of once a connection.
+ */
+const derived = new Map<string, Buffer>();
+
 /** SCRAM's Hi(): PBKDF2 with HMAC-SHA-256, 32 bytes. */
 export async function deriveKey(password: string, salt: Uint8Array, iterations: number): Promise<Buffer> {
-  return pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const key = `${iterations}:${Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).toString('base64')}:${password}`;
+  let k = derived.get(key);
+  if (k === undefined) {
+    k = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+    derived.set(key, k);
+  }
+  return Buffer.from(k);
 }

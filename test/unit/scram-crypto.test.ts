@@ -33,6 +33,20 @@ describe('SCRAM crypto (node:crypto in place of pg\'s WebCrypto)', () => {
     }
   });
 
+  it('derives a key once per password, salt and iterations, and hands out copies of it', async () => {
+    const salt = Buffer.from('c2FsdHNhbHRzYWx0c2FsdA==', 'base64');
+    const first = await ours.deriveKey('pw-derive-once', salt, 4096);
+    const expected = hex(first);
+    first.fill(0); // a caller that scribbles on its key does not spoil the next connection's
+    assert.equal(hex(await ours.deriveKey('pw-derive-once', salt, 4096)), expected);
+    assert.equal(hex(await ours.deriveKey('pw-derive-once', new Uint8Array(salt), 4096)), expected);
+    // Any of the three differing gives another key.
+    assert.notEqual(hex(await ours.deriveKey('pw-derive-once', salt, 4095)), expected);
+    assert.notEqual(hex(await ours.deriveKey('pw-derive-twice', salt, 4096)), expected);
+    assert.notEqual(hex(await ours.deriveKey('pw-derive-once', Buffer.concat([salt, Buffer.from([0])]), 4096)), expected);
+    assert.equal(hex(await ours.deriveKey('pw-derive-once', salt, 4095)), hex(await pgCrypto.deriveKey('pw-derive-once', salt, 4095)));
+  });
+
   it('hashes a certificate by its signature\'s hash name, as channel binding asks', async () => {
     const der = Buffer.from('3082010a0282010100c0ffee', 'hex');
     for (const name of ['SHA-1', 'SHA-256', 'SHA-384', 'SHA-512']) {

@@ -10,7 +10,7 @@
 import type pg from 'pg';
 import { connectClient, hangUp, type ConnectionTarget } from '../../pg/connect.js';
 import { DataioError } from '../../errors.js';
-import { serverPid } from '../../pg/backend.js';
+import { beginOnServer } from '../../pg/backend.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import { isPgError } from '../../pg/pg-errors.js';
 
@@ -169,11 +169,10 @@ export class CopyPool {
   /** 'import' transactions: begin the connection's one transaction (and learn its server backend). */
   private async begin(w: Worker): Promise<void> {
     if (this.use.transactions !== 'import' || w.begun) return;
-    await w.client.query('BEGIN');
+    // Whatever happens to the round trip, the transaction may be open: it is rolled back on abort.
     w.begun = true;
-    for (const sql of this.use.openSql ?? []) await w.client.query(sql);
     // Behind a pooler the protocol's pid is not the server's: ask (the transaction pins the backend).
-    w.pid = await serverPid(w.client);
+    w.pid = await beginOnServer(w.client, this.use.openSql);
   }
 
   /**
