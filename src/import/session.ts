@@ -313,7 +313,8 @@ export class ImportJob<B extends LoadableBatch> {
     await loadBatches(
       // Small files' ends share a COPY (the ledger keys a joined batch by its first part), except in
       // skip mode, which loads a failed batch again record by record.
-      mode.feed(loader.batches(this.batchSize, pass, this.o.onError === 'abort'), (batch) => this.show(batch)),
+      // A resumable import's ledger keys batches by where they begin: its cut stays the batch size's alone.
+      mode.feed(loader.batches(this.batchSize, pass, this.o.onError === 'abort', !(mode instanceof Resumable)), (batch) => this.show(batch)),
       {
         pool,
         load,

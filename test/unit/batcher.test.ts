@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Batcher, type Batch } from '../../src/import/cut/batcher.js';
 import { csvDialect, findFirstRecord, makeScanner, TEXT_DIALECT, type Dialect, type Eol } from '../../src/import/cut/scanner.js';
+import { rampedBatchSize } from '../../src/workers.js';
 import { generateCsv } from '../support/csvgen.js';
 
 /** Independent reference: record end offsets by a plain byte loop over the whole input. */
@@ -32,8 +33,8 @@ function pieces(buf: Buffer, size: number): Buffer[] {
   return out;
 }
 
-function runBatcher(buf: Buffer, d: Dialect, eol: Eol, batchSize: number, pieceSize: number): Batch[] {
-  const b = new Batcher({ batchSize, scanner: makeScanner(d, eol), eol, startOffset: 0, startLine: 1 });
+function runBatcher(buf: Buffer, d: Dialect, eol: Eol, batchSize: number, pieceSize: number, ramp = false): Batch[] {
+  const b = new Batcher({ batchSize, ramp, scanner: makeScanner(d, eol), eol, startOffset: 0, startLine: 1 });
   const out: Batch[] = [];
   for (const p of pieces(buf, pieceSize)) out.push(...b.push(p));
   const last = b.end();
@@ -41,11 +42,11 @@ function runBatcher(buf: Buffer, d: Dialect, eol: Eol, batchSize: number, pieceS
   return out;
 }
 
-function check(buf: Buffer, d: Dialect, eol: Eol, batchSize: number): void {
+function check(buf: Buffer, d: Dialect, eol: Eol, batchSize: number, ramp = false, pieceSizes = [1, 7, 65536]): Batch[] {
   const ends = new Set(referenceEnds(buf, d, eol));
   let expected: Batch[] | undefined;
-  for (const pieceSize of [1, 7, 65536]) {
-    const batches = runBatcher(buf, d, eol, batchSize, pieceSize);
+  for (const pieceSize of pieceSizes) {
+    const batches = runBatcher(buf, d, eol, batchSize, pieceSize, ramp);
     // Nothing lost, nothing doubled, in order.
     assert.equal(Buffer.concat(batches.flatMap((x) => x.chunks)).toString('hex'), buf.toString('hex'));
     let offset = 0;
@@ -59,7 +60,8 @@ function check(buf: Buffer, d: Dialect, eol: Eol, batchSize: number): void {
       // Every batch but the last ends exactly at a record end, at the first one past batchSize.
       if (i < batches.length - 1) {
         assert.ok(ends.has(offset), `batch ${i} ends at ${offset}, not a record end`);
-        const firstAfter = [...ends].find((e) => e > batch.offset + batchSize - 1 + 0 && e >= batch.offset + batchSize + 1);
+        const target = rampedBatchSize(batchSize, i, ramp);
+        const firstAfter = [...ends].find((e) => e >= batch.offset + target + 1);
         assert.equal(offset, firstAfter, 'cut at the first record end at or after the target');
       }
     }
@@ -68,7 +70,11 @@ function check(buf: Buffer, d: Dialect, eol: Eol, batchSize: number): void {
     if (expected === undefined) expected = batches;
     else assert.deepEqual(shape, expected.map((x) => [x.offset, x.bytes, x.firstLine, x.lines]));
   }
+  return expected ?? [];
 }
+
+/** Rows of generateCsv's 4-column CSV (about 26 bytes each) for a little over 3 MiB. */
+const ROWS_3MB = 140_000;
 
 describe('Batcher', () => {
   it('cuts random CSV at record ends for any batch size and any chunking (LF, CRLF, CR)', () => {
@@ -79,6 +85,21 @@ describe('Batcher', () => {
         for (const bs of [1, 16, 100, 1024]) check(buf, csvDialect(), eol, bs);
       }
     }
+  });
+
+  it('ramp: the first four batches aim at 1/16, 1/8, 1/4, 1/2 of the batch size (never below 64 KiB), then the batch size', () => {
+    const mib = 1024 * 1024;
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => rampedBatchSize(4 * mib, i, true)), [mib / 4, mib / 2, mib, 2 * mib, 4 * mib, 4 * mib]);
+    assert.deepEqual([0, 1, 2, 3, 4].map((i) => rampedBatchSize(4 * mib, i, false)), [4 * mib, 4 * mib, 4 * mib, 4 * mib, 4 * mib]);
+    assert.deepEqual([0, 1, 2, 3, 4].map((i) => rampedBatchSize(mib, i, true)), [64 * 1024, 128 * 1024, 256 * 1024, 512 * 1024, mib]);
+    assert.deepEqual([0, 3, 4].map((i) => rampedBatchSize(100 * 1024, i, true)), [64 * 1024, 64 * 1024, 100 * 1024]);
+    assert.deepEqual([0, 4].map((i) => rampedBatchSize(1000, i, true)), [1000, 1000], 'a batch size below the floor is kept');
+    // Cut on real input: every batch at the first record end past its own target, whatever the chunking.
+    const { text } = generateCsv(3, { rows: ROWS_3MB, cols: 4, eol: '\n', finalNewline: true, bom: false, newlinesInQuotes: true });
+    const buf = Buffer.from(text);
+    assert.ok(buf.length > 3 * mib, `${buf.length} bytes`);
+    const batches = check(buf, csvDialect(), 'lf', mib, true, [4096, 65536, mib]);
+    assert.deepEqual(batches.slice(0, 5).map((b) => Math.round(b.bytes / 1024 / 64)), [1, 2, 4, 8, 16], 'in 64 KiB: small first, then whole');
   });
 
   it('keeps a record longer than a batch whole', () => {

@@ -2,9 +2,11 @@
  * Cuts a byte stream into batches of whole records, without copying: a batch is a list of slices of
  * the chunks as they were read. The cut is deterministic for given input bytes and batch size (it
  * does not depend on how the input was chunked): a batch ends at the first record end at or after
- * `batch start + batchSize`, so a record longer than a batch is kept whole.
+ * `batch start + batchSize`, so a record longer than a batch is kept whole. With `ramp`, the first
+ * batches of the import aim lower (rampedBatchSize, by batch number).
  */
 import type { SlabPool } from '../../io/slab-pool.js';
+import { rampedBatchSize } from '../../workers.js';
 import { countLines, type Eol, type Scanner } from './scanner.js';
 
 /** Part of a batch joined from the ends of several small files (join-files.ts). */
@@ -45,6 +47,8 @@ export interface Batch {
 
 export interface BatcherOptions {
   batchSize: number;
+  /** The import's first batches smaller (rampedBatchSize): not for an import whose ledger keys batches by where they begin. */
+  ramp?: boolean;
   scanner: Scanner;
   eol: Eol | null;
   /** Offset and line number of the first byte given to push() (after a header, say). */
@@ -59,6 +63,7 @@ export interface BatcherOptions {
 
 export class Batcher {
   private readonly batchSize: number;
+  private readonly ramp: boolean;
   private readonly scanner: Scanner;
   private readonly eol: Eol | null;
   private readonly pool: SlabPool | undefined;
@@ -73,6 +78,7 @@ export class Batcher {
 
   constructor(o: BatcherOptions) {
     this.batchSize = Math.max(1, o.batchSize);
+    this.ramp = o.ramp === true;
     this.scanner = o.scanner;
     this.eol = o.eol;
     this.pool = o.pool;
@@ -91,7 +97,7 @@ export class Batcher {
     const chunkStart = this.consumed;
     let from = 0;
     while (from < chunk.length) {
-      const hunt = Math.max(from, this.batchStart + this.batchSize - chunkStart);
+      const hunt = Math.max(from, this.batchStart + rampedBatchSize(this.batchSize, this.index, this.ramp) - chunkStart);
       if (hunt >= chunk.length) {
         this.scanner.skip(chunk, from, chunk.length);
         this.add(chunk, from, chunk.length);

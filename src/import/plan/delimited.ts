@@ -147,7 +147,7 @@ export class DelimitedInput implements Format<Batch> {
       columns,
       copyOptions: copyOptionsSql(this.fmt, this.o.encoding),
       rejectsAs: { kind: 'copy', options: copyOptionsSql(this.fmt, this.o.encoding) },
-      batches: (batchSize, pass, joinFiles) => this.batches(batchSize, pass, joinFiles),
+      batches: (batchSize, pass, joinFiles, ramp) => this.batches(batchSize, pass, joinFiles, ramp),
       progressBytes: (batch) => {
         const end = endOf(batch);
         return this.inputs.sizeBefore(end.file) + end.endOffset;
@@ -169,7 +169,7 @@ export class DelimitedInput implements Format<Batch> {
   }
 
   /** Every input as batches, numbered over all of them; with `joinFiles`, small files' ends joined (join-files.ts). */
-  private async *batches(batchSize: number, pass: number, joinFiles: boolean): AsyncGenerator<Batch> {
+  private async *batches(batchSize: number, pass: number, joinFiles: boolean, ramp: boolean): AsyncGenerator<Batch> {
     let index = 0;
     const joiner = joinFiles && this.inputs.files.length > 1 ? new FileJoiner(batchSize) : undefined;
     for (let i = 0; i < this.inputs.files.length; i++) {
@@ -181,6 +181,7 @@ export class DelimitedInput implements Format<Batch> {
         if (prologue.empty) continue;
         const batcher = new Batcher({
           batchSize,
+          ramp,
           scanner: makeScanner(this.fmt.dialect, prologue.eol ?? 'lf'),
           eol: prologue.eol,
           startOffset: prologue.dataOffset,

@@ -28,9 +28,10 @@ export interface Loader<B extends LoadableBatch> {
    * Every input file as batches of whole records, in order. `pass` 0 goes on from where shape() read;
    * a later pass reads the inputs again from their start (a resumable import taking over batches).
    * `joinFiles`: a batch may hold the ends of several small files (not in skip mode, which takes a
-   * failed batch apart record by record); a format may ignore it.
+   * failed batch apart record by record); a format may ignore it. `ramp`: the first batches smaller
+   * (rampedBatchSize in workers.ts), so that loading begins sooner; a format may ignore it.
    */
-  batches(batchSize: number, pass: number, joinFiles: boolean): AsyncIterable<B>;
+  batches(batchSize: number, pass: number, joinFiles: boolean, ramp: boolean): AsyncIterable<B>;
   /** A batch's records one by one (skip mode, when a batch failed). */
   records(batch: B): BatchRecords;
   /** How the rejects file is laid out (the first input's header, framing). */
