@@ -163,6 +163,22 @@ export function defineImport(program: Command, run: Runner): void {
     );
 }
 
+/**
+ * What an upsert did to the table, after the summary's counts of input rows: the rows it added and
+ * the rows it overwrote (update) or left (nothing); input rows that lost to a later row of their key.
+ */
+export function upsertSummary(r: Pick<ImportResult, 'rows' | 'earlierRows' | 'upsert'>): string {
+  const u = r.upsert;
+  if (u === undefined) return '';
+  const parts = [`${formatCount(u.inserted)} new`];
+  if (u.onConflict === 'update') parts.push(`${formatCount(u.updated)} updated`);
+  // Every row the import loaded is new, updated, left (a key the table had, with nothing) or lost to
+  // a later row of its key; all of the import's runs count (resumable: the move is the last run's).
+  const rest = r.rows + (r.earlierRows ?? 0) - u.inserted - u.updated;
+  if (rest > 0) parts.push(`${formatCount(rest)} ${u.onConflict === 'update' ? 'superseded by a later row of their key' : 'left as the table had them or superseded by a later row of their key'}`);
+  return `; in the table: ${parts.join(', ')}`;
+}
+
 function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
   if (json) {
     ctx.io.stdout.write(
@@ -181,6 +197,7 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
         rejected: r.rejected,
         ...(r.rejectsFile !== undefined ? { rejectsFile: r.rejectsFile, rejectsLog: r.rejectsLog } : {}),
         ...(r.importId !== undefined ? { importId: r.importId, earlierRows: r.earlierRows ?? 0, alreadyComplete: r.alreadyComplete === true } : {}),
+        ...(r.upsert !== undefined ? { inserted: r.upsert.inserted, updated: r.upsert.updated } : {}),
         peakRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
       }) + '\n',
     );
@@ -193,7 +210,7 @@ function report(ctx: CommandContext, r: ImportResult, json: boolean): void {
     const earlier = r.earlierRows !== undefined && r.earlierRows > 0 ? `; ${formatCount(r.earlierRows)} more were in from earlier runs of import ${JSON.stringify(r.importId)} or other processes` : '';
     const files = r.files > 1 ? ` from ${r.files} files` : '';
     ctx.note(
-      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)})${files} into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'}${r.nodes > 1 ? ` on ${r.nodes} nodes` : ''})${earlier}`,
+      `imported ${formatCount(r.rows)} ${r.rows === 1 ? 'row' : 'rows'} (${formatBytes(r.bytes)})${files} into ${r.table}${r.created ? ' (created)' : ''} in ${r.seconds.toFixed(1)} s (${rate} rows/s, ${r.workers} ${r.workers === 1 ? 'worker' : 'workers'}${r.nodes > 1 ? ` on ${r.nodes} nodes` : ''})${earlier}${upsertSummary(r)}`,
     );
   }
   if (r.rejected > 0) {

@@ -85,8 +85,12 @@ export interface ImportResult {
   /** Where the rejected records and their log are, when any were rejected. */
   rejectsFile?: string;
   rejectsLog?: string;
-  /** Upsert: rows of the input that changed rows already in the table, and rows left as they were. */
-  updated?: number;
+  /**
+   * An upsert this process moved into the table (not after --on-error skip, nor into a Citus table:
+   * see commit/upsert-counts.ts): what it did, the rows it added (keys the table lacked) and the rows
+   * it overwrote.
+   */
+  upsert?: { onConflict: 'nothing' | 'update'; inserted: number; updated: number };
   /** Resumable imports: the id, and the rows that earlier runs (or other processes) had loaded. */
   importId?: string;
   earlierRows?: number;

@@ -418,6 +418,7 @@ export class ImportJob<B extends LoadableBatch> {
       rejected: this.rejected,
       ...(file !== undefined && file.count > 0 ? { rejectsFile: file.path, rejectsLog: file.logPath } : {}),
       ...(this.o.resume !== undefined ? { importId: this.o.resume.id, earlierRows: this.earlierRows } : {}),
+      ...(mode.upserted !== undefined && this.o.onConflict !== 'error' ? { upsert: { onConflict: this.o.onConflict, ...mode.upserted } } : {}),
     };
   }
 

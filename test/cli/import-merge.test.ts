@@ -44,8 +44,13 @@ for (const server of testServers()) {
         it(`update, ${format}${mode.length ? ` ${mode[0]}` : ''}: existing rows take the input's values, a key's last row wins, over several workers`, async () => {
           const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
           const extra = mode[0] === '--import-id' ? ['--import-id', t] : [...mode];
-          const r = await runCli(['import', file(`${t}.${format}`, content), '--table', t, '--on-conflict', 'update', '--workers', '3', '--batch-size', '16KB', ...extra, ...db]);
+          const r = await runCli(['import', file(`${t}.${format}`, content), '--table', t, '--on-conflict', 'update', '--workers', '3', '--batch-size', '16KB', '--json', ...extra, ...db]);
           assert.equal(r.code, 0, r.stderr);
+          // What the move did, from the transaction's own counters: not after skip mode's savepoints.
+          const summary = JSON.parse(r.stdout) as { rows: number; inserted?: number; updated?: number };
+          assert.equal(summary.rows, N + N / 2);
+          if (mode[0] === '--on-error') assert.equal(summary.inserted, undefined);
+          else assert.deepEqual([summary.inserted, summary.updated], [N - N / 4, N / 4]);
           const rows = await query<{ n: number; early: number; late: number; old: number; neg: number }>(
             server,
             `SELECT count(*)::int AS n, count(*) FILTER (WHERE v LIKE 'early %')::int AS early, count(*) FILTER (WHERE v LIKE 'late %')::int AS late,
@@ -60,6 +65,8 @@ for (const server of testServers()) {
       const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
       const r = await runCli(['import', file(`${t}.csv`, d.csv), '--table', t, '--on-conflict', 'nothing', '--workers', '2', '--batch-size', '16KB', ...db]);
       assert.equal(r.code, 0, r.stderr);
+      // The summary line says what the table got: the rest were keys it had or repeated keys.
+      assert.match(r.stderr, /imported 30,000 rows .*; in the table: 15,000 new, 15,000 left as the table had them or superseded by a later row of their key\n/);
       const rows = await query(server, `SELECT count(*)::int AS n, count(*) FILTER (WHERE v = 'old')::int AS old, count(*) FILTER (WHERE v LIKE 'late %')::int AS late FROM ${t}`);
       assert.deepEqual(rows, [{ n: N, old: N / 4, late: N / 2 }]);
     });
@@ -68,7 +75,9 @@ for (const server of testServers()) {
       const t = await table(server, 'id serial PRIMARY KEY, code text UNIQUE, qty int', "(100, 'a', 1), (101, 'b', 1)");
       const r = await runCli(['import', file(`${t}.csv`, 'code,qty\nb,5\nc,7\nb,6\n'), '--table', t, '--on-conflict', 'update', '--key', 'code', '--json', ...db]);
       assert.equal(r.code, 0, r.stderr);
-      assert.equal((JSON.parse(r.stdout) as { commit: string }).commit, 'one connection');
+      const summary = JSON.parse(r.stdout) as { commit: string; inserted: number; updated: number };
+      assert.equal(summary.commit, 'one connection');
+      assert.deepEqual([summary.inserted, summary.updated], [1, 1], 'c is new, b updated (its first row superseded)');
       assert.deepEqual(await query(server, `SELECT code, qty FROM ${t} ORDER BY code`), [
         { code: 'a', qty: 1 },
         { code: 'b', qty: 6 },

@@ -18,6 +18,7 @@ import type { BatchOutcome, LoadableBatch } from '../load/batch-load.js';
 import type { CopyPool } from '../load/copy-pool.js';
 import type { Reject } from '../load/rejects.js';
 import type { MoveSkipping } from './move-skipping.js';
+import type { UpsertCounts } from './upsert-counts.js';
 
 /**
  * What a mode that moves staged rows needs: to set refused rows aside (--on-error skip), and on Citus
@@ -64,6 +65,8 @@ export interface CommitMode<B extends LoadableBatch = LoadableBatch> {
   abort(pool: CopyPool | undefined, failure: DataioError): Promise<void>;
   /** Stop background work (heartbeats); runs after finish() or abort(). */
   close(): Promise<void>;
+  /** After finish(), an upsert that this process moved: what it did to the table, where that can be told (upsert-counts.ts). */
+  readonly upserted?: UpsertCounts | undefined;
 }
 
 /** The staging position of a batch (the SET LOCAL its transaction starts with): see move-skipping.ts. */

@@ -23,6 +23,7 @@ import { Alignment, digestOf, finishImport, insertImport, Ledger, readImport, ty
 import { batchPosition, type CommitMode, type MoveHints, type Prepared } from './mode.js';
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql } from './move.js';
+import { countedMove, countsTell, type UpsertCounts } from './upsert-counts.js';
 import { batchBegin, stagingColumns } from './staging.js';
 
 export interface ResumableOptions<B extends LoadableBatch> {
@@ -61,6 +62,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
   private readonly o: ResumableOptions<B>;
   private table: TableInfo | undefined;
   private staging: string | null = null;
+  upserted: UpsertCounts | undefined;
   private columns: string[] = [];
   private heartbeat: Heartbeat | undefined;
   private alignment: Alignment | undefined;
@@ -227,7 +229,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
           const { rejects } = await moveSkipping(c, { ...(this.move as MoveHints), spec });
           await this.ledger.movedRejects(c, rejects);
         } else {
-          await c.query(moveSql(spec));
+          this.upserted = (await countedMove(c, table, countsTell(table), () => c.query(moveSql(spec)))).counts;
         }
         await c.query(`DROP TABLE ${this.stagingSql}`);
       }

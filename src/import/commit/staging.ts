@@ -47,6 +47,7 @@ import { BATCH_POSITION_DDL, BATCH_POSITION_PRESENT, batchDefault } from './batc
 import { batchPosition, everyBatch, type CommitMode, type MoveHints, type Prepared } from './mode.js';
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql, POSITION_COLUMNS } from './move.js';
+import { countedMove, countsTell, type UpsertCounts } from './upsert-counts.js';
 
 export const STAGINGS = `${SCHEMA}.import_stagings`;
 
@@ -244,6 +245,7 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
 
   /** Moved (or published) rows, and, for an upsert, the rows the table had already (left or updated). */
   moved = 0;
+  upserted: UpsertCounts | undefined;
 
   async finish(): Promise<Reject[]> {
     const c = this.o.coordinator;
@@ -268,7 +270,9 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
           this.moved = r.moved;
           rejects = r.rejects;
         } else {
-          this.moved = (await c.query(moveSql(spec))).rowCount ?? 0;
+          const m = await countedMove(c, table, this.o.onConflict !== 'error' && countsTell(table), () => c.query(moveSql(spec)));
+          this.moved = m.result.rowCount ?? 0;
+          this.upserted = m.counts;
         }
         await c.query(`DROP TABLE ${this.stagingSql}`);
       }

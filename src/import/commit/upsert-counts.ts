@@ -1,0 +1,48 @@
+/**
+ * What an upsert's move did to the table: rows inserted (keys it lacked) and rows updated (keys it
+ * had, `--on-conflict update`), from the backend's statistics counters for the table
+ * (pg_stat_get_xact_tuples_inserted / _updated; no scan), summed over a partitioned table's
+ * partitions. Those counters hold what the session did since its statistics were last sent (which
+ * happens only between transactions), so the counts are read just before and just after the move,
+ * inside its transaction, and subtracted. Not asked where they would not tell: a Citus table (its
+ * rows are counted on the workers' shards); nor by the callers for `--on-error skip`'s move in parts,
+ * whose rolled-back attempts stay counted.
+ */
+import type pg from 'pg';
+import type { TableInfo } from '../../pg/catalog.js';
+
+export interface UpsertCounts {
+  inserted: number;
+  updated: number;
+}
+
+/** The table's counters now, or undefined when the server keeps none (track_counts off). */
+async function counters(client: pg.Client, table: TableInfo): Promise<UpsertCounts | undefined> {
+  const r = await client.query<{ on: boolean; inserted: string; updated: string }>(
+    `SELECT current_setting('track_counts')::bool AS on,
+            coalesce(sum(pg_stat_get_xact_tuples_inserted(relid)), 0)::bigint AS inserted,
+            coalesce(sum(pg_stat_get_xact_tuples_updated(relid)), 0)::bigint AS updated
+       FROM (SELECT $1::oid::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::oid::regclass)) t`,
+    [table.oid],
+  );
+  const row = r.rows[0];
+  if (row === undefined || !row.on) return undefined;
+  return { inserted: Number(row.inserted), updated: Number(row.updated) };
+}
+
+/**
+ * Run `move` (inside a transaction already begun), counting what it does to `table` when `counted`;
+ * resolves to the move's result and the counts (undefined when not counted or not kept).
+ */
+export async function countedMove<T>(client: pg.Client, table: TableInfo, counted: boolean, move: () => Promise<T>): Promise<{ result: T; counts: UpsertCounts | undefined }> {
+  const before = counted ? await counters(client, table) : undefined;
+  const result = await move();
+  const after = before !== undefined ? await counters(client, table) : undefined;
+  const counts = before !== undefined && after !== undefined ? { inserted: after.inserted - before.inserted, updated: after.updated - before.updated } : undefined;
+  return { result, counts };
+}
+
+/** Whether a move into `table` can be counted so (not a Citus table: see above). */
+export function countsTell(table: TableInfo): boolean {
+  return table.citus === undefined;
+}
