@@ -177,8 +177,12 @@ describe('imports in the field', () => {
         const skip = await runCli(['import', bad, '--table', t, '--on-error', 'skip', ...db]);
         assert.equal(skip.code, 3, skip.stderr);
         await q(direct, `CREATE UNIQUE INDEX ON ${t} (id)`);
-        const up = await runCli(['import', file(`${t}-up.csv`, 'id,name\n1,one\n1,uno\n3,three\n'), '--table', t, '--on-conflict', 'update', '--key', 'id', ...db]);
+        const [had] = await q<{ n: number }>(direct, `SELECT count(*)::int AS n FROM ${t} WHERE id IN (1, 3)`);
+        const up = await runCli(['import', file(`${t}-up.csv`, 'id,name\n1,one\n1,uno\n3,three\n'), '--table', t, '--on-conflict', 'update', '--key', 'id', '--json', ...db]);
         assert.equal(up.code, 0, up.stderr);
+        // What the move did, counted inside its transaction (one pooled server connection throughout).
+        const summary = JSON.parse(up.stdout) as { rows: number; inserted: number; updated: number };
+        assert.deepEqual([summary.rows, summary.inserted, summary.updated], [3, 2 - (had?.n ?? 0), had?.n ?? 0]);
         assert.deepEqual(await q(direct, `SELECT id, name FROM ${t} WHERE id IN (1, 3) ORDER BY id`), [{ id: '1', name: 'uno' }, { id: '3', name: 'three' }]);
         await clean();
       });
