@@ -85,6 +85,21 @@ for (const server of testServers()) {
       ]);
     });
 
+    it('a partitioned table: the summary counts the rows its partitions got', async () => {
+      const t = uniqueName('mp');
+      await query(server, `CREATE TABLE ${t} (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)`);
+      await query(server, `CREATE TABLE ${t}_lo PARTITION OF ${t} FOR VALUES FROM (0) TO (1000)`);
+      await query(server, `CREATE TABLE ${t}_hi PARTITION OF ${t} FOR VALUES FROM (1000) TO (100000)`);
+      await query(server, `INSERT INTO ${t} SELECT i, 'old' FROM generate_series(1, 1500) i`);
+      // Keys 1001..3000: 500 in the table (in the high partition), 1,500 new; 3000 twice.
+      const csv = ['id,v', ...Array.from({ length: 2000 }, (_, i) => `${1001 + i},new`), '3000,newer'].join('\n') + '\n';
+      const r = await runCli(['import', file(`${t}.csv`, csv), '--table', t, '--on-conflict', 'update', '--workers', '2', '--batch-size', '4KB', '--json', ...db]);
+      assert.equal(r.code, 0, r.stderr);
+      const summary = JSON.parse(r.stdout) as { rows: number; inserted: number; updated: number };
+      assert.deepEqual([summary.rows, summary.inserted, summary.updated], [2001, 1500, 500]);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n, count(*) FILTER (WHERE v = 'old')::int AS old FROM ${t}`), [{ n: 3000, old: 1000 }]);
+    });
+
     it('clear errors: no primary key and no --key; a --key that is not unique; a --key the input lacks; --key without --on-conflict', async () => {
       const t = await table(server, 'id int, v text');
       const input = file(`${t}.csv`, 'id,v\n1,a\n');

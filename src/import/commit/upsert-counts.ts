@@ -19,10 +19,13 @@ export interface UpsertCounts {
 /** The table's counters now, or undefined when the server keeps none (track_counts off). */
 async function counters(client: pg.Client, table: TableInfo): Promise<UpsertCounts | undefined> {
   const r = await client.query<{ on: boolean; inserted: string; updated: string }>(
-    `SELECT current_setting('track_counts')::bool AS on,
+    // The table and what inherits from it (its partitions: pg_inherits, not pg_partition_tree, which
+    // PostgreSQL 11 lacks and which lists nothing for a plain table).
+    `WITH RECURSIVE tree(relid) AS (SELECT $1::oid UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+     SELECT current_setting('track_counts')::bool AS on,
             coalesce(sum(pg_stat_get_xact_tuples_inserted(relid)), 0)::bigint AS inserted,
             coalesce(sum(pg_stat_get_xact_tuples_updated(relid)), 0)::bigint AS updated
-       FROM (SELECT $1::oid::regclass AS relid UNION SELECT relid FROM pg_partition_tree($1::oid::regclass)) t`,
+       FROM tree`,
     [table.oid],
   );
   const row = r.rows[0];
