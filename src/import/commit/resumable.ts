@@ -23,7 +23,7 @@ import { Alignment, digestOf, finishImport, insertImport, Ledger, readImport, ty
 import { batchPosition, type CommitMode, type MoveHints, type Prepared } from './mode.js';
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql } from './move.js';
-import { countedMove, countsTell, type UpsertCounts } from './upsert-counts.js';
+import { countedMove, type UpsertCounts } from './upsert-counts.js';
 import { batchBegin, stagingColumns } from './staging.js';
 
 export interface ResumableOptions<B extends LoadableBatch> {
@@ -229,7 +229,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
           const { rejects } = await moveSkipping(c, { ...(this.move as MoveHints), spec });
           await this.ledger.movedRejects(c, rejects);
         } else {
-          this.upserted = (await countedMove(c, table, countsTell(table), () => c.query(moveSql(spec)))).counts;
+          this.upserted = await countedMove(c, table, true, () => c.query(moveSql(spec)));
         }
         await c.query(`DROP TABLE ${this.stagingSql}`);
       }

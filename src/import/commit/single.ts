@@ -18,7 +18,7 @@ import { batchPosition, everyBatch, type CommitMode, type MoveHints, type Prepar
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql } from './move.js';
 import { stagingColumns } from './staging.js';
-import { countedMove, countsTell, type UpsertCounts } from './upsert-counts.js';
+import { countedMove, type UpsertCounts } from './upsert-counts.js';
 
 export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> {
   readonly name = 'one connection' as const;
@@ -102,7 +102,7 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
       const spec = { target: table.sql, staging: SingleConnection.TEMP, columns: this.columns, onConflict: u.onConflict, key: u.key };
       try {
         if (this.o.ctx.onError === 'skip') rejects = (await moveSkipping(this.coordinator, { ...(this.move as MoveHints), spec })).rejects;
-        else this.upserted = (await countedMove(this.coordinator, table, countsTell(table), () => this.coordinator.query(moveSql(spec)))).counts;
+        else this.upserted = await countedMove(this.coordinator, table, true, () => this.coordinator.query(moveSql(spec)));
       } catch (err) {
         throw moveFailure(err, { table: displayName(this.o.tableName), key: u.key, publishing: false });
       }

@@ -47,7 +47,7 @@ import { BATCH_POSITION_DDL, BATCH_POSITION_PRESENT, batchDefault } from './batc
 import { batchPosition, everyBatch, type CommitMode, type MoveHints, type Prepared } from './mode.js';
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql, POSITION_COLUMNS } from './move.js';
-import { countedMove, countsTell, type UpsertCounts } from './upsert-counts.js';
+import { countedMove, type UpsertCounts } from './upsert-counts.js';
 
 export const STAGINGS = `${SCHEMA}.import_stagings`;
 
@@ -243,8 +243,6 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     }
   }
 
-  /** Moved (or published) rows, and, for an upsert, the rows the table had already (left or updated). */
-  moved = 0;
   upserted: UpsertCounts | undefined;
 
   async finish(): Promise<Reject[]> {
@@ -266,13 +264,9 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
         if (this.o.citus) await c.query(`SET LOCAL citus.max_adaptive_executor_pool_size = ${Math.max(1, this.move?.perNode ?? 1)}`);
         const spec = { target: table.sql, staging: this.stagingSql, columns: this.columns, onConflict: this.o.onConflict, key: this.o.key };
         if (this.o.ctx.onError === 'skip') {
-          const r = await moveSkipping(c, { ...(this.move as MoveHints), spec });
-          this.moved = r.moved;
-          rejects = r.rejects;
+          rejects = (await moveSkipping(c, { ...(this.move as MoveHints), spec })).rejects;
         } else {
-          const m = await countedMove(c, table, this.o.onConflict !== 'error' && countsTell(table), () => c.query(moveSql(spec)));
-          this.moved = m.result.rowCount ?? 0;
-          this.upserted = m.counts;
+          this.upserted = await countedMove(c, table, this.o.onConflict !== 'error', () => c.query(moveSql(spec)));
         }
         await c.query(`DROP TABLE ${this.stagingSql}`);
       }

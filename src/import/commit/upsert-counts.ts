@@ -34,18 +34,12 @@ async function counters(client: pg.Client, table: TableInfo): Promise<UpsertCoun
 }
 
 /**
- * Run `move` (inside a transaction already begun), counting what it does to `table` when `counted`;
- * resolves to the move's result and the counts (undefined when not counted or not kept).
+ * Run `move` (inside a transaction already begun); for an upsert into a table the counters tell of
+ * (not a Citus table: see above), resolves to what it did, else to undefined.
  */
-export async function countedMove<T>(client: pg.Client, table: TableInfo, counted: boolean, move: () => Promise<T>): Promise<{ result: T; counts: UpsertCounts | undefined }> {
-  const before = counted ? await counters(client, table) : undefined;
-  const result = await move();
+export async function countedMove(client: pg.Client, table: TableInfo, upsert: boolean, move: () => Promise<unknown>): Promise<UpsertCounts | undefined> {
+  const before = upsert && table.citus === undefined ? await counters(client, table) : undefined;
+  await move();
   const after = before !== undefined ? await counters(client, table) : undefined;
-  const counts = before !== undefined && after !== undefined ? { inserted: after.inserted - before.inserted, updated: after.updated - before.updated } : undefined;
-  return { result, counts };
-}
-
-/** Whether a move into `table` can be counted so (not a Citus table: see above). */
-export function countsTell(table: TableInfo): boolean {
-  return table.citus === undefined;
+  return before !== undefined && after !== undefined ? { inserted: after.inserted - before.inserted, updated: after.updated - before.updated } : undefined;
 }
