@@ -51,6 +51,8 @@ export class ImportJob<B extends LoadableBatch> {
   private ordered: InOrder<Reject[]> | undefined;
   private record: ImportRecord | undefined;
   private table: TableInfo | undefined;
+  /** The table as the first round trip found it (serverFacts), for chooseMode; undefined: look it up then. */
+  private knownTable: { info: TableInfo | undefined } | undefined;
   private coordinatorNode = true;
   /** An upsert's key (--key, else the primary key). */
   private key: string[] | undefined;
@@ -112,7 +114,9 @@ export class ImportJob<B extends LoadableBatch> {
     const lost = () => (this.coordinatorLost = true);
     client.on('end', lost);
     client.on('error', lost);
-    this.facts = await serverFacts(client);
+    // The table's lookup rides along (a resumable import looks its table up as it joins the ledger).
+    this.facts = await serverFacts(client, { connections: !small, table: this.o.resume === undefined ? this.o.tableName : undefined });
+    this.knownTable = this.facts.table;
     if (this.facts.citus) this.coordinatorNode = await isCoordinator(client);
     await this.settle();
     this.workers = small ? 1 : this.chooseWorkers(maxWorkers);
@@ -123,6 +127,8 @@ export class ImportJob<B extends LoadableBatch> {
   private async settle(): Promise<void> {
     const warn = this.hooks.warn;
     if (this.server.preparedLeftovers > 0) {
+      // Finishing a crashed import's commit may make or change the table: look it up afresh.
+      this.knownTable = undefined;
       try {
         const s = await settleLeftovers(this.client);
         if (s.committed.length > 0) warn(`finished the commit of an interrupted import (${s.committed.length} prepared transactions)`);
@@ -131,7 +137,7 @@ export class ImportJob<B extends LoadableBatch> {
         warn(`could not settle prepared transactions left by an interrupted import: ${(err as Error).message}`);
       }
     }
-    if (this.server.stagingRegistry && this.coordinatorNode) {
+    if (this.server.stagingLeftovers && this.coordinatorNode) {
       try {
         await dropLeftoverStagings(this.client);
       } catch (err) {
@@ -143,6 +149,7 @@ export class ImportJob<B extends LoadableBatch> {
   /** No more workers than the server has connections free (keeping one spare); ours opened already count as free. */
   private chooseWorkers(wanted: number): number {
     let workers = wanted;
+    if (this.server.freeConnections === undefined) return workers;
     const free = this.server.freeConnections + (this.pool?.claimed ?? 0);
     if (free - 1 < workers) {
       const reduced = Math.max(1, free - 1);
@@ -196,7 +203,7 @@ export class ImportJob<B extends LoadableBatch> {
     // A resumable import's first run makes its table in the same transaction as its ledger row, and
     // another process starting the same id at once joins it: the mode finds the table then.
     if (!(makes && resume !== undefined)) {
-      this.table = await findTable(this.client, this.o.tableName, { create: makes, resuming: record !== undefined, ours: record?.created === true, citus: this.server.citus });
+      this.table = await findTable(this.client, this.o.tableName, { create: makes, resuming: record !== undefined, ours: record?.created === true, citus: this.server.citus }, this.knownTable);
     }
     const key = this.upsertKey(create);
     this.key = key;

@@ -32,18 +32,20 @@ export interface TableInfo {
   citus?: { kind: CitusKind; column: string | null; method: string } | undefined;
 }
 
+type LookupRow = { oid: string; schema: string; name: string; kind: string; columns: ColumnInfo[]; pk: string[]; citus?: { method: string; repmodel: string; colocated: boolean; column: string | null } | null };
+
 /**
- * The table, its schema, kind, columns and primary key (and with `citus`, how Citus keeps it), in one
- * round trip: it is on the path to an import's first batch.
+ * The statement that looks a table up (its schema, kind, columns and primary key, and with `citus`,
+ * how Citus keeps it); `name` is SQL for the qualified name as text: `$1`, or a quoted literal where
+ * the lookup rides in one message with other statements (serverFacts).
  */
-export async function lookupTable(client: pg.Client, t: TableName, citus = false): Promise<TableInfo | undefined> {
+export function tableLookupSql(name: string, citus: boolean): string {
   const citusSql = citus
     ? `, (SELECT json_build_object('method', p.partmethod, 'repmodel', p.repmodel, 'colocated', p.colocationid <> 0,
                                   'column', CASE WHEN p.partmethod = 'h' THEN column_to_column_name(p.logicalrelid, p.partkey) END)
            FROM pg_dist_partition p WHERE p.logicalrelid = c.oid) AS citus`
     : '';
-  const r = await client.query<{ oid: string; schema: string; name: string; kind: string; columns: ColumnInfo[]; pk: string[]; citus?: { method: string; repmodel: string; colocated: boolean; column: string | null } | null }>(
-    `SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
+  return `SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind,
             coalesce((SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                         FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]') AS columns,
             coalesce((SELECT array_agg(a.attname::text ORDER BY k.ord)
@@ -51,10 +53,12 @@ export async function lookupTable(client: pg.Client, t: TableName, citus = false
                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
                        WHERE i.indrelid = c.oid AND i.indisprimary), '{}') AS pk${citusSql}
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.oid = to_regclass($1)`,
-    [qualifiedName(t)],
-  );
-  const row = r.rows[0];
+      WHERE c.oid = to_regclass(${name})`;
+}
+
+/** The table `t` as tableLookupSql's result tells it (undefined: no row, there is no such table). */
+export function tableFromLookup(t: TableName, rows: readonly unknown[]): TableInfo | undefined {
+  const row = rows[0] as LookupRow | undefined;
   if (row === undefined) return undefined;
   const full: TableName = { schema: row.schema, name: row.name };
   const info: TableInfo = {
@@ -74,4 +78,12 @@ export async function lookupTable(client: pg.Client, t: TableName, citus = false
     info.citus = { kind, column: row.citus.column, method: c.method };
   }
   return info;
+}
+
+/**
+ * The table, its schema, kind, columns and primary key (and with `citus`, how Citus keeps it), in one
+ * round trip: it is on the path to an import's first batch.
+ */
+export async function lookupTable(client: pg.Client, t: TableName, citus = false): Promise<TableInfo | undefined> {
+  return tableFromLookup(t, (await client.query(tableLookupSql('$1', citus), [qualifiedName(t)])).rows);
 }

@@ -8,6 +8,9 @@ import { isPgError } from './pg-errors.js';
 
 export const SCHEMA = 'dataio';
 
+/** How the names of imports' staging tables (in the dataio schema) begin. */
+export const STAGING_PREFIX = 'stage_';
+
 /** The key space of dataio's advisory locks ('dat' + 1): keeps clear of locks other software takes. */
 export const LOCK_SPACE = 0x64617431;
 

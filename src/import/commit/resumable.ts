@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { DataioError } from '../../errors.js';
 import type { TableInfo } from '../../pg/catalog.js';
-import { SCHEMA } from '../../pg/dataio-schema.js';
+import { SCHEMA, STAGING_PREFIX } from '../../pg/dataio-schema.js';
 import { displayName, quoteIdent, type TableName } from '../../pg/ident.js';
 import { Heartbeat, type Holder } from '../../pg/lease.js';
 import { loadBatch, type BatchLoadContext, type BatchOutcome, type LoadableBatch } from '../load/batch-load.js';
@@ -91,7 +91,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
       // first: a second process starting the same id at the same moment waits on it, then joins.
       await c.query('BEGIN');
       try {
-        const staging = this.upsert ? `stage_${this.o.holder.owner}` : null;
+        const staging = this.upsert ? `${STAGING_PREFIX}${this.o.holder.owner}` : null;
         const mine = await insertImport(c, this.o.id, { table: this.o.tableName.name, options: this.o.options, inputs: this.o.inputs, batchSize: this.o.batchSize, created: this.o.create !== undefined, staging });
         if (mine) {
           if (this.o.create !== undefined) {

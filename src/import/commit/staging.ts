@@ -21,7 +21,7 @@ import type pg from 'pg';
 import { DataioError } from '../../errors.js';
 import { lookupTable, type TableInfo } from '../../pg/catalog.js';
 import { connectClient, type ConnectionTarget } from '../../pg/connect.js';
-import { ensureDataioObjects, SCHEMA } from '../../pg/dataio-schema.js';
+import { ensureDataioObjects, SCHEMA, STAGING_PREFIX } from '../../pg/dataio-schema.js';
 import { displayName, qualifiedName, quoteIdent, quoteLiteral, type TableName } from '../../pg/ident.js';
 import {
   Heartbeat,
@@ -139,7 +139,7 @@ export interface StagingOptions<B extends LoadableBatch> {
 }
 
 function stageName(): string {
-  return `stage_${randomBytes(8).toString('hex')}`;
+  return `${STAGING_PREFIX}${randomBytes(8).toString('hex')}`;
 }
 
 export class Staging<B extends LoadableBatch> implements CommitMode<B> {
@@ -173,12 +173,11 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
   async prepare(): Promise<Prepared> {
     const c = this.o.coordinator;
     await ensureStagingRegistry(c, this.o.citus);
-    await this.register();
     if (this.publishing) {
       // The new table, loaded under a name of dataio's until it is published (logged: it stays).
       const columns = this.o.create ?? [];
       checkColumns(columns);
-      await c.query(`CREATE TABLE ${this.stagingSql} (${columns.map((x) => `${quoteIdent(x.name)} ${x.type}`).join(', ')})`);
+      await this.createRegistered(`CREATE TABLE ${this.stagingSql} (${columns.map((x) => `${quoteIdent(x.name)} ${x.type}`).join(', ')})`);
       const t = await lookupTable(c, { schema: SCHEMA, name: this.stage }, this.o.citus);
       if (t === undefined) throw new DataioError('INTERNAL', 'the staging table vanished right after it was created');
       return { table: { ...t, display: displayName(this.o.tableName) }, created: true };
@@ -186,13 +185,23 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     return { table: this.o.table as TableInfo, created: false };
   }
 
-  private async register(): Promise<void> {
+  /**
+   * Make the staging table and its registry row in one transaction, so that neither is ever there
+   * without the other (serverFacts looks for leftovers only where a staging table exists), then keep
+   * the lease alive.
+   */
+  private async createRegistered(create: string): Promise<void> {
     const c = this.o.coordinator;
     const h = this.o.holder;
-    await c.query(
-      `INSERT INTO ${STAGINGS} (name, target, ${LEASE_COLUMNS}) VALUES ($1, $2, ${leaseValues(3)})`,
-      [this.stage, qualifiedName(this.o.tableName), ...leaseParams(h)],
-    );
+    await c.query('BEGIN');
+    try {
+      await c.query(`INSERT INTO ${STAGINGS} (name, target, ${LEASE_COLUMNS}) VALUES ($1, $2, ${leaseValues(3)})`, [this.stage, qualifiedName(this.o.tableName), ...leaseParams(h)]);
+      await c.query(create);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
     this.registered = true;
     this.heartbeat = new Heartbeat(async () => {
       await c.query(`UPDATE ${STAGINGS} SET lease_until = now() + make_interval(secs => $3) WHERE name = $1 AND owner = $2`, [this.stage, h.owner, leaseSeconds()]);
@@ -217,7 +226,7 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     const distributed = table.citus?.kind === 'distributed' && table.citus.column !== null && wanted.includes(table.citus.column);
     // Unlogged: its rows need no WAL, they cross it once, into the table (a server crash empties it,
     // and takes the import with it, which then starts over).
-    await c.query(`CREATE UNLOGGED TABLE ${this.stagingSql} (${cols})`);
+    await this.createRegistered(`CREATE UNLOGGED TABLE ${this.stagingSql} (${cols})`);
     if (distributed) {
       await c.query(`SELECT create_distributed_table($1, $2, colocate_with => $3)`, [`${SCHEMA}.${this.stage}`, table.citus?.column, table.sql]);
     }

@@ -50,8 +50,10 @@ export async function findTable(
   client: pg.Client,
   t: TableName,
   o: { create: boolean; resuming: boolean; ours: boolean; citus: boolean },
+  /** The table as a lookup just made found it (serverFacts): not looked up again. */
+  known?: { info: TableInfo | undefined },
 ): Promise<TableInfo | undefined> {
-  const existing = await lookupTable(client, t, o.citus);
+  const existing = known !== undefined ? known.info : await lookupTable(client, t, o.citus);
   if (o.resuming && !existing) {
     throw new DataioError('IMPORT_STATE', `table ${displayName(t)} of the resumable import is gone, with the rows loaded into it`, {
       hint: 'start over with a new --import-id',
