@@ -131,6 +131,29 @@ for (const server of testServers()) {
       assert.match(one.stderr, /at input line 2901.*duplicate key value/);
     });
 
+    it('on one connection, a bad row in the last of several batches leaves nothing; a one-batch file commits whole or not at all', async () => {
+      // One connection begins its transaction only once a second batch shows (a lone batch is one
+      // COPY, atomic by itself): were it to begin too late, the first batches would stay here.
+      const t = await create(server, 'id int, name text');
+      let csv = 'id,name\n';
+      for (let i = 1; i <= 3000; i++) csv += `${i === 2990 ? 'x' : i},n${i}\n`;
+      const several = await runCli(['import', file('last.csv', csv), '--table', t, '--workers', '1', '--batch-size', '2KB', '--json', ...db]);
+      assert.equal(several.code, 1);
+      assert.match(several.stderr, /at input line 2991/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+      const lone = await runCli(['import', file('lone.csv', 'id,name\n1,a\n2,b\nthree,c\n'), '--table', t, ...db]);
+      assert.equal(lone.code, 1);
+      assert.match(lone.stderr, /at input line 4/);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
+      const good = await runCli(['import', file('good.csv', 'id,name\n1,a\n2,b\n'), '--table', t, '--json', ...db]);
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal((JSON.parse(good.stdout) as { batches: number }).batches, 1);
+      const ok = await runCli(['import', file('ok.csv', csv.replace('\nx,', '\n2990,')), '--table', t, '--workers', '1', '--batch-size', '2KB', '--json', ...db]);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.ok((JSON.parse(ok.stdout) as { batches: number }).batches > 2);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 3002 }]);
+    });
+
     it('--create drops the table it made when the import fails, and says to raise --sample', async () => {
       const t = uniqueName('c');
       const f = file('c.csv', bigCsv(300, { at: 250, value: 'N/A' }));

@@ -4,6 +4,11 @@
  * connection would only cost its start-up), for --truncate (TRUNCATE admits no other writer until the
  * commit; rows loaded into a table truncated in the same transaction are written frozen), with
  * --workers 1, and where nothing else is possible (a role that may create nothing of dataio's own).
+ *
+ * An input of one batch, and nothing else to do (no table to make, no TRUNCATE, no upsert, no
+ * savepoints for --on-error skip), is one COPY: atomic by itself, as psql's \copy is, without a BEGIN
+ * and a COMMIT of its own (two round trips of a small file's few). The transaction begins only once
+ * a second batch shows (feed looks one batch ahead for it).
  */
 import type pg from 'pg';
 import type { DataioError } from '../../errors.js';
@@ -27,6 +32,8 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
   readonly siblingWaits = 'off' as const;
   readonly fanOut = false;
   private freeze = false;
+  /** The transaction is open: everything that is not a lone COPY runs in it. */
+  private begun = false;
   upserted: UpsertCounts | undefined;
 
   constructor(
@@ -48,9 +55,16 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
   /** Dropped with the transaction: nothing stays on the session (behind a pooler, on someone else's). */
   private static readonly TEMP = 'dataio_stage';
 
-  async prepare(): Promise<Prepared> {
-    // The pool adopts this connection inside the transaction begun here.
+  private async begin(): Promise<void> {
+    if (this.begun) return;
+    // Whatever happens to the round trip, the transaction may be open: abort() rolls it back.
+    this.begun = true;
     await this.coordinator.query('BEGIN');
+  }
+
+  async prepare(): Promise<Prepared> {
+    // The pool adopts this connection inside the transaction begun here, or (feed) about to begin.
+    if (this.o.table === undefined || this.o.truncate || this.o.upsert !== undefined || this.o.ctx.onError === 'skip') await this.begin();
     let table = this.o.table;
     let created = false;
     if (table === undefined) {
@@ -86,7 +100,25 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
   private copyInto = '';
 
   feed(batches: AsyncIterable<B>): AsyncIterable<B> {
-    return everyBatch(batches);
+    return this.begun ? everyBatch(batches) : this.loneOrBegun(batches);
+  }
+
+  /** The batches, the transaction begun before the first unless it is the only one. */
+  private async *loneOrBegun(batches: AsyncIterable<B>): AsyncIterable<B> {
+    let first: B | undefined;
+    for await (const batch of batches) {
+      if (!this.begun && first === undefined) {
+        first = batch;
+        continue;
+      }
+      if (first !== undefined) {
+        await this.begin();
+        yield first;
+        first = undefined;
+      }
+      yield batch;
+    }
+    if (first !== undefined) yield first;
   }
 
   async load(client: pg.Client, pid: number | undefined, batch: B, copySql: string): Promise<BatchOutcome> {
@@ -107,13 +139,14 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
         throw moveFailure(err, { table: displayName(this.o.tableName), key: u.key, publishing: false });
       }
     }
-    await this.coordinator.query('COMMIT');
+    if (this.begun) await this.coordinator.query('COMMIT');
     return rejects;
   }
 
   async abort(_pool: CopyPool | undefined, _failure: DataioError): Promise<void> {
-    // The table, the TRUNCATE and the rows go with the transaction (a lost connection rolls back by itself).
-    await this.coordinator.query('ROLLBACK').catch(() => undefined);
+    // The table, the TRUNCATE and the rows go with the transaction (a lost connection rolls back by
+    // itself); a lone COPY that failed left nothing.
+    if (this.begun) await this.coordinator.query('ROLLBACK').catch(() => undefined);
   }
 
   async close(): Promise<void> {}
