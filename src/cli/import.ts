@@ -151,14 +151,22 @@ export function defineImport(program: Command, run: Runner): void {
           json: { jsonPath: f.jsonPath, ignoreUnknown: f.ignoreUnknown === true, jsonbColumn: f.jsonbColumn },
         };
         const target = await ctx.target();
-        // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
-        const { importInputs, inputFormatOf } = await import('../import/import.js');
-        const kind = await inputFormatOf(paths, format);
-        if ((kind === 'ndjson' || kind === 'json') && csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${kind.toUpperCase()}`);
-        if ((kind === 'csv' || kind === 'tsv') && jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
-        const result = await importInputs(target, options, hooks);
-        report(ctx, result, f.json === true);
-        return result.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
+        // The import's first connection opens while the rest of its code loads and its inputs are
+        // found (the process would otherwise wait for the server with nothing to do).
+        const { connectAhead } = await import('../pg/connect.js');
+        const connection = await connectAhead(target, 'dataio import');
+        try {
+          // Loaded when the command runs, not at start-up: `dataio --help` stays quick.
+          const { importInputs, inputFormatOf } = await import('../import/import.js');
+          const kind = await inputFormatOf(paths, format);
+          if ((kind === 'ndjson' || kind === 'json') && csvOnly !== undefined) throw usage(`--${csvOnly} applies to CSV and TSV input, not ${kind.toUpperCase()}`);
+          if ((kind === 'csv' || kind === 'tsv') && jsonOnly !== undefined) throw usage(`--${jsonOnly.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} applies to JSON and NDJSON input`);
+          const result = await importInputs(target, options, { ...hooks, connection });
+          report(ctx, result, f.json === true);
+          return result.rejected > 0 ? EXIT_REJECTED : EXIT_OK;
+        } finally {
+          connection.drop();
+        }
       }),
     );
 }

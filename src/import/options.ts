@@ -3,6 +3,7 @@
  * job's view of them, and the result. Types only (and the one function that derives the job's view),
  * so the CLI can name them without loading the import code.
  */
+import type { AheadConnection } from '../pg/connect.js';
 import { displayName, parseTableName, type TableName } from '../pg/ident.js';
 import type { Progress } from '../progress/progress.js';
 
@@ -45,6 +46,8 @@ export interface ImportHooks {
   note?(message: string): void;
   /** Aborted on SIGINT/SIGTERM: stop feeding, roll everything back. */
   signal?: AbortSignal;
+  /** The import's first connection, opened ahead by the command (taken once: a retried import connects anew). */
+  connection?: AheadConnection;
 }
 
 /** The job's view of the options. */

@@ -109,7 +109,7 @@ export class ImportJob<B extends LoadableBatch> {
       this.pool = new CopyPool({ targets: [this.target], maxWorkers, warn: this.hooks.warn });
       this.pool.prewarm(local ? 2 : 1);
     }
-    const client = await connectClient(this.target, 'dataio import');
+    const client = await (this.hooks.connection?.take() ?? connectClient(this.target, 'dataio import'));
     this.coordinator = client;
     const lost = () => (this.coordinatorLost = true);
     client.on('end', lost);

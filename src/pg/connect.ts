@@ -238,6 +238,42 @@ async function connectOnce(target: ConnectionTarget, applicationName: string): P
   return client;
 }
 
+/** A connection opened before its user needs it (connectAhead). */
+export interface AheadConnection {
+  /** The connection, to the one caller that takes it; undefined once taken (or dropped). */
+  take(): Promise<pg.Client> | undefined;
+  /** Not taken: close it, without waiting for it to finish connecting. */
+  drop(): void;
+}
+
+/**
+ * Start connecting now, for a command that has other work to do before it needs the connection:
+ * the server takes a few milliseconds to start a backend and more to authenticate, time in which
+ * this process is otherwise idle (a small import here: about 10 ms of waiting before the server's
+ * first reply, as many again for authentication). Resolves once the connecting has begun (one turn
+ * of the event loop: the socket's connect call waits for the current work to finish), not once it is
+ * done. A failure reaches whoever takes the connection.
+ */
+export async function connectAhead(target: ConnectionTarget, applicationName: string): Promise<AheadConnection> {
+  let pending: Promise<pg.Client> | undefined = connectClient(target, applicationName);
+  const connecting = pending;
+  // Whoever takes it hears of a failure; until then, it is nobody's.
+  connecting.catch(() => undefined);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return {
+    take: () => {
+      const p = pending;
+      pending = undefined;
+      return p;
+    },
+    drop: () => {
+      if (pending === undefined) return;
+      pending = undefined;
+      void connecting.then(hangUp, () => undefined);
+    },
+  };
+}
+
 /** The same target, at another host and port (a Citus node reached with the coordinator's credentials). */
 export function atHostPort(target: ConnectionTarget, host: string, port: number): ConnectionTarget {
   const cfg = target.clientConfig;

@@ -1,15 +1,23 @@
 /**
  * What an import asks before its first COPY, on real servers: serverFacts and the table's lookup in one
  * message (the same answers as lookupTable), the free connections counted only when asked, the
- * staging leftovers seen where a staging table is.
+ * staging leftovers seen where a staging table is; and a connection opened ahead of its use.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import pg from 'pg';
 import { ensureStagingRegistry } from '../../src/import/commit/staging.js';
 import { lookupTable } from '../../src/pg/catalog.js';
+import { connectAhead, targetOfUrl } from '../../src/pg/connect.js';
 import { STAGING_PREFIX } from '../../src/pg/dataio-schema.js';
+import { DataioError } from '../../src/errors.js';
 import { serverFacts } from '../../src/pg/server.js';
 import { query, testServers, uniqueName, withClient } from '../support/env.js';
+
+async function backends(url: string, applicationName: string): Promise<number> {
+  const [row] = await query<{ n: number }>({ name: 'count', url }, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+  return row?.n ?? -1;
+}
 
 for (const server of testServers()) {
   describe(`the first round trip of an import on ${server.name}`, () => {
@@ -57,6 +65,38 @@ for (const server of testServers()) {
           await c.query(`DROP TABLE dataio.${other}`);
         }
       });
+    });
+
+    it('opens a connection ahead: taken once, dropped when untaken, a failure to whoever takes it', async () => {
+      const name = uniqueName('ahead');
+      const target = targetOfUrl(server.url);
+      const ahead = await connectAhead(target, name);
+      const taken = ahead.take();
+      assert.ok(taken !== undefined);
+      assert.equal(ahead.take(), undefined);
+      const client: pg.Client = await taken;
+      try {
+        assert.deepEqual((await client.query<{ n: string }>('SELECT current_setting($1) AS n', ['application_name'])).rows, [{ n: name }]);
+        ahead.drop(); // taken: not the dropper's to close
+        assert.deepEqual((await client.query<{ one: number }>('SELECT 1 AS one')).rows, [{ one: 1 }]);
+      } finally {
+        await client.end();
+      }
+
+      const unused = uniqueName('unused');
+      const dropped = await connectAhead(target, unused);
+      dropped.drop();
+      assert.equal(dropped.take(), undefined);
+      // Long enough for it to have connected (tens of milliseconds here): had drop() not closed it, it would show.
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(await backends(server.url, unused), 0);
+
+      const u = new URL(server.url);
+      u.port = '1';
+      const failing = await connectAhead(targetOfUrl(u.toString()), uniqueName('fails'));
+      // No one has taken it yet: its failure must not be an unhandled rejection meanwhile.
+      await new Promise((r) => setTimeout(r, 100));
+      await assert.rejects(failing.take() as Promise<pg.Client>, (err) => err instanceof DataioError);
     });
   });
 }
