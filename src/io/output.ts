@@ -2,11 +2,15 @@
  * Opening an output: stdout (`-`) or a file written through a temporary name that is renamed only
  * on success, so a failed job never leaves a truncated file that looks complete.
  */
-import { createWriteStream, unlinkSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { DataioError } from '../errors.js';
+import { outputError } from './output-error.js';
+import { pendingTemporaryFiles } from './temporary-files.js';
+
+export { isBrokenPipe, outputError } from './output-error.js';
+export { pendingTemporaryFiles, removePendingTemporaryFiles } from './temporary-files.js';
 
 export interface Output {
   stream: Writable;
@@ -18,43 +22,6 @@ export interface Output {
   commit(): Promise<void>;
   /** Remove what was written (files only). */
   abort(): Promise<void>;
-}
-
-const REASONS: Record<string, string> = {
-  ENOENT: 'its directory does not exist',
-  ENOTDIR: 'a part of its path is not a directory',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EROFS: 'read-only file system',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EISDIR: 'it is a directory',
-};
-
-/** An output failure as one line that names the file the user gave (not the temporary name). */
-export function outputError(path: string, err: unknown): DataioError {
-  if (err instanceof DataioError) return err;
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  const reason = (code !== undefined ? REASONS[code] : undefined) ?? (err instanceof Error ? err.message : String(err));
-  return new DataioError('OUTPUT_WRITE', `cannot write ${path}: ${reason}`, { cause: err, detail: code });
-}
-
-/**
- * Temporary files not yet renamed or removed. The CLI removes what is left here when the process
- * ends early (a second ^C, a signal to a command that stops at once), so no temporary file stays.
- */
-export const pendingTemporaryFiles = new Set<string>();
-
-/** Remove what is left of pendingTemporaryFiles, synchronously (for a process 'exit' handler). */
-export function removePendingTemporaryFiles(): void {
-  for (const tmp of pendingTemporaryFiles) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
-  }
-  pendingTemporaryFiles.clear();
 }
 
 /**
@@ -161,9 +128,4 @@ export function openOutput(path: string, stdout: Writable = process.stdout): Out
       pendingTemporaryFiles.delete(tmp);
     },
   };
-}
-
-/** The reader of our stdout went away (`dataio export | head`): not an error for a Unix tool. */
-export function isBrokenPipe(err: unknown): boolean {
-  return (err as NodeJS.ErrnoException | null)?.code === 'EPIPE' || (err as { code?: string } | null)?.code === 'ERR_STREAM_DESTROYED';
 }
