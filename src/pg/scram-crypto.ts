@@ -5,8 +5,13 @@
  * calls, about 7 ms of every connection's start (measured with a minimal client: 0.198 s → 0.191 s
  * for a whole one-row import). The answers are the same bytes (test/unit/scram-crypto.test.ts checks
  * them against pg's own); the functions stay async, as pg awaits them.
+ *
+ * node:crypto itself (4-5 ms to load here) is loaded on first use, not with pg: an import starts
+ * connecting before it is needed, and loads it while the server starts the backend (connectAhead).
  */
-import { createHash, createHmac, pbkdf2Sync, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { lazyBuiltin } from '../lazy-builtin.js';
+
+const crypto = lazyBuiltin<typeof import('node:crypto')>('node:crypto');
 
 type Bytes = Buffer | Uint8Array | ArrayBuffer;
 
@@ -16,11 +21,11 @@ function buffer(b: Bytes | string): Buffer | string {
 }
 
 export function randomBytes(length: number): Buffer {
-  return nodeRandomBytes(length);
+  return crypto().randomBytes(length);
 }
 
 export async function md5(text: string | Buffer): Promise<string> {
-  return createHash('md5').update(text).digest('hex');
+  return crypto().createHash('md5').update(text).digest('hex');
 }
 
 /** AuthenticationMD5Password: 'md5' + md5(md5(password + user) + salt). */
@@ -30,7 +35,7 @@ export async function postgresMd5PasswordHash(user: string, password: string, sa
 }
 
 export async function sha256(data: Bytes): Promise<Buffer> {
-  return createHash('sha256').update(buffer(data)).digest();
+  return crypto().createHash('sha256').update(buffer(data)).digest();
 }
 
 /** A WebCrypto hash name ('SHA-256', 'SHA-512', 'SHA512-256'…) as node:crypto spells it. */
@@ -39,11 +44,11 @@ export function nodeHashName(webName: string): string {
 }
 
 export async function hashByName(hashName: string, data: Bytes): Promise<Buffer> {
-  return createHash(nodeHashName(hashName)).update(buffer(data)).digest();
+  return crypto().createHash(nodeHashName(hashName)).update(buffer(data)).digest();
 }
 
 export async function hmacSha256(key: Bytes, message: string): Promise<Buffer> {
-  return createHmac('sha256', buffer(key)).update(message).digest();
+  return crypto().createHmac('sha256', buffer(key)).update(message).digest();
 }
 
 /**
@@ -59,7 +64,7 @@ export async function deriveKey(password: string, salt: Uint8Array, iterations: 
   const key = `${iterations}:${Buffer.from(salt.buffer, salt.byteOffset, salt.byteLength).toString('base64')}:${password}`;
   let k = derived.get(key);
   if (k === undefined) {
-    k = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+    k = crypto().pbkdf2Sync(password, salt, iterations, 32, 'sha256');
     derived.set(key, k);
   }
   return Buffer.from(k);
