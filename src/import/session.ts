@@ -115,7 +115,7 @@ export class ImportJob<B extends LoadableBatch> {
     client.on('end', lost);
     client.on('error', lost);
     // The table's lookup rides along (a resumable import looks its table up as it joins the ledger).
-    this.facts = await serverFacts(client, { connections: !small, table: this.o.resume === undefined ? this.o.tableName : undefined });
+    this.facts = await serverFacts(client, { connections: !small, table: this.o.resume === undefined ? this.o.tableName : undefined, primaryKey: this.o.onConflict !== 'error' });
     this.knownTable = this.facts.table;
     if (this.facts.citus) this.coordinatorNode = await isCoordinator(client);
     await this.settle();

@@ -46,6 +46,8 @@ export interface FactsWanted {
   connections: boolean;
   /** Look this table up in the same round trip. */
   table?: TableName | undefined;
+  /** With its primary key (an upsert's key by default). */
+  primaryKey?: boolean | undefined;
 }
 
 type FactsRow = HolderRow & { version: number; mpt: number; citus: boolean; free: number | null; prepared: number; stagings: boolean };
@@ -70,7 +72,7 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
               AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname >= ${from} AND c.relname < ${to} AND c.relnamespace = to_regnamespace(${schema})), false) AS stagings,
             ${HOLDER_SELECT}`;
   // Two statements in one simple-query message: one round trip, one result each.
-  const results = (await client.query(want.table === undefined ? facts : `${facts}; ${tableLookupSql(quoteLiteral(qualifiedName(want.table)), false)}`)) as unknown as pg.QueryResult | pg.QueryResult[];
+  const results = (await client.query(want.table === undefined ? facts : `${facts}; ${tableLookupSql(quoteLiteral(qualifiedName(want.table)), false, want.primaryKey === true)}`)) as unknown as pg.QueryResult | pg.QueryResult[];
   const [first, lookup] = Array.isArray(results) ? results : [results, undefined];
   const row = first?.rows[0] as FactsRow;
   return {

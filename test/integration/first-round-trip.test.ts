@@ -27,11 +27,15 @@ for (const server of testServers()) {
         await c.query(`CREATE TABLE ${t} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(10,2))`);
         try {
           const name = { name: t };
-          const facts = await serverFacts(c, { connections: false, table: name });
-          assert.deepEqual(facts.table, { info: await lookupTable(c, name) });
+          const looked = await lookupTable(c, name);
+          const facts = await serverFacts(c, { connections: false, table: name, primaryKey: true });
+          assert.deepEqual(facts.table, { info: looked });
           assert.deepEqual(facts.table?.info?.primaryKey, ['id']);
           assert.deepEqual(facts.table?.info?.columns.map((x) => x.type), ['bigint', 'text', 'numeric(10,2)']);
           assert.equal(facts.freeConnections, undefined);
+          // Without the key (an import that is no upsert): the same, the key not looked up.
+          const { primaryKey: _key, ...rest } = looked ?? { primaryKey: undefined };
+          assert.deepEqual((await serverFacts(c, { connections: false, table: name })).table, { info: rest });
           assert.equal(facts.citus, false);
           assert.ok(facts.version >= 110000);
           const missing = await serverFacts(c, { connections: true, table: { name: uniqueName('none') } });
