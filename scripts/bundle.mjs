@@ -45,7 +45,11 @@ const commanderChildProcess = {
   },
 };
 
-
+// chalk's supports-color loads node:tty, node:os and node:process as it loads, to ask whether stdout
+// and stderr are terminals (and, on Windows only, the OS release): node:tty alone took 1-3 ms of every
+// start-up here. process.stdout.isTTY and process.stderr.isTTY answer the same for fds 1 and 2 (Node
+// makes a tty stream exactly when isatty says so); node:os and node:tty are loaded only if asked for
+// anything else. The build fails if supports-color stops importing them by these lines.
 const SUPPORTS_COLOR_IMPORTS = ["import process from 'node:process';", "import os from 'node:os';", "import tty from 'node:tty';"];
 let supportsColorLazy = false;
 const supportsColorBuiltins = {
@@ -87,6 +91,7 @@ await build({
   logLevel: 'warning',
 });
 if (!commanderLazy) throw new Error("bundle: commander no longer loads node:child_process by the line the commander-child-process plugin in scripts/bundle.mjs replaces");
+if (!supportsColorLazy) throw new Error('bundle: chalk\'s supports-color no longer imports node:process, node:os and node:tty by the lines the supports-color-builtins plugin in scripts/bundle.mjs replaces');
 if (!pgCryptoSwapped) throw new Error('bundle: pg no longer loads ./crypto/utils: see the pg-crypto plugin in scripts/bundle.mjs');
 // Code caches made for the previous bundle (bin/dataio) would be rejected anyway; start clean.
 for (const name of readdirSync(`${root}dist`)) if (name.endsWith('.v8-cache')) rmSync(`${root}dist/${name}`, { force: true });
