@@ -4,6 +4,7 @@
  * real backend (to look it up in pg_locks or pg_stat_activity, or to cancel it) asks the server.
  */
 import type pg from 'pg';
+import { queryEach } from './statements.js';
 
 /** The pid the protocol gave this connection (a pooler's made-up one behind PgBouncer). */
 export function backendPid(client: pg.Client): number {
@@ -22,6 +23,6 @@ export async function serverPid(client: pg.Client): Promise<number> {
  * first COPY).
  */
 export async function beginOnServer(client: pg.Client, statements: readonly string[] = []): Promise<number> {
-  const results = (await client.query(['BEGIN', ...statements, 'SELECT pg_backend_pid() AS pid'].join('; '))) as unknown as pg.QueryResult<{ pid: number }>[];
+  const results = await queryEach(client, ['BEGIN', ...statements, 'SELECT pg_backend_pid() AS pid'].join('; '));
   return (results[results.length - 1]?.rows[0] as { pid: number }).pid;
 }

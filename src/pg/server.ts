@@ -15,6 +15,7 @@ import type pg from 'pg';
 import { tableFromLookup, tableLookupSql, type TableInfo } from './catalog.js';
 import { SCHEMA, STAGING_PREFIX } from './dataio-schema.js';
 import { qualifiedName, quoteLiteral, type TableName } from './ident.js';
+import { queryEach } from './statements.js';
 import { holderFrom, HOLDER_SELECT, type Holder, type HolderRow } from './lease.js';
 
 export interface ServerFacts {
@@ -72,8 +73,7 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
               AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname >= ${from} AND c.relname < ${to} AND c.relnamespace = to_regnamespace(${schema})), false) AS stagings,
             ${HOLDER_SELECT}`;
   // Two statements in one simple-query message: one round trip, one result each.
-  const results = (await client.query(want.table === undefined ? facts : `${facts}; ${tableLookupSql(quoteLiteral(qualifiedName(want.table)), false, want.primaryKey === true)}`)) as unknown as pg.QueryResult | pg.QueryResult[];
-  const [first, lookup] = Array.isArray(results) ? results : [results, undefined];
+  const [first, lookup] = await queryEach(client, want.table === undefined ? facts : `${facts}; ${tableLookupSql(quoteLiteral(qualifiedName(want.table)), false, want.primaryKey === true)}`);
   const row = first?.rows[0] as FactsRow;
   return {
     version: row.version,

@@ -22,6 +22,7 @@ import { zlib } from '../../lazy-builtin.js';
 import { BATCH_POSITION_DDL, BATCH_POSITION_PRESENT } from './batch-position.js';
 import { ensureDataioObjects } from '../../pg/dataio-schema.js';
 import { quoteLiteral } from '../../pg/ident.js';
+import { queryEach } from '../../pg/statements.js';
 import {
   LEASE_COLUMNS_DDL,
   LEASE_SELECT,
@@ -246,14 +247,15 @@ export class Ledger {
    */
   async claim(key: BatchKey, batch: { bytes: number; digest: number; firstLine: number }): Promise<Claim> {
     const cols = 'import_id, file_no, batch_offset, bytes, digest, state, owner, lease_until, holder_server, holder_pid, holder_start';
-    const results = (await this.client.query(
+    const results = await queryEach(
+      this.client,
       `BEGIN; SET LOCAL synchronous_commit = off;
        INSERT INTO ${BATCHES} AS b (${cols})
        VALUES (${quoteLiteral(this.id)}, ${key.file}, ${key.offset}, ${batch.bytes}, ${batch.digest}, 'claimed', ${this.leaseSql()})
        ON CONFLICT (import_id, file_no, batch_offset) DO NOTHING;
        SELECT state, bytes, digest, rows, rejected, ${LEASE_SELECT} FROM ${BATCHES} WHERE ${this.keySql(key)};
        COMMIT`,
-    )) as unknown as pg.QueryResult[];
+    );
     const row = results[3]?.rows[0] as BatchRow | undefined;
     if (row === undefined) throw new DataioError('INTERNAL', `the ledger row of the batch at byte offset ${key.offset} vanished`);
     return this.judge(key, batch, row);

@@ -35,6 +35,7 @@ import {
   type LeaseRow,
 } from '../../pg/lease.js';
 import { isPgError } from '../../pg/pg-errors.js';
+import { queryEach } from '../../pg/statements.js';
 import { loadBatch, type BatchLoadContext, type BatchOutcome, type LoadableBatch } from '../load/batch-load.js';
 import type { CopyPool } from '../load/copy-pool.js';
 import type { Reject } from '../load/rejects.js';
@@ -97,11 +98,12 @@ export async function beginDecision(client: pg.Client, id: string, holder: Holde
  */
 export async function decideCommit(client: pg.Client, id: string, holder: Holder): Promise<boolean> {
   try {
-    const results = (await client.query(
+    const results = await queryEach(
+      client,
       `BEGIN; SET LOCAL synchronous_commit = on;
        UPDATE ${DECISIONS} SET state = 'decided', decided_at = now() WHERE import_id = ${quoteLiteral(id)} AND state = 'preparing' AND owner = ${quoteLiteral(holder.owner)};
        COMMIT`,
-    )) as unknown as pg.QueryResult[];
+    );
     return results[2]?.rowCount === 1;
   } catch (err) {
     // A failed statement leaves the BEGIN's transaction aborted: roll it back.
