@@ -80,13 +80,13 @@ async function psqlRound(url, file, out) {
 async function dataioRound(url, file, out, extra) {
   const common = ['--db', url, '--progress', 'none', '--quiet'];
   const workers = WORKERS ? ['--workers', WORKERS] : [];
-  const put = await run(process.execPath, [bin, 'doc-put', file, ...common, ...workers, ...extra]);
+  const put = await run(bin, ['doc-put', file, ...common, ...workers, ...extra]);
   const id = put.stdout.trim();
   try {
-    const get = await run(process.execPath, [bin, 'doc-get', id, '-o', out, ...common, ...workers]);
+    const get = await run(bin, ['doc-get', id, '-o', out, ...common, ...workers]);
     return { put: put.seconds, get: get.seconds, putMb: put.peakMb, getMb: get.peakMb };
   } finally {
-    await run(process.execPath, [bin, 'doc-rm', id, ...common]);
+    await run(bin, ['doc-rm', id, ...common]);
   }
 }
 

@@ -60,7 +60,7 @@ try {
     await q(url, `ANALYZE ${table}`);
 
     const psql = (copy) => ['psql', [url, '-X', '-q', '-c', copy]];
-    const dataio = (...args) => [process.execPath, [join(root, 'bin/dataio'), 'export', '--table', table, '--db', url, '--progress', 'none', '--json', ...args]];
+    const dataio = (...args) => [join(root, 'bin/dataio'), ['export', '--table', table, '--db', url, '--progress', 'none', '--json', ...args]];
     const groups = [
       {
         name: 'CSV',

@@ -45,7 +45,7 @@ const servers = await startServers({ only: ['pg18-embedded'] });
 try {
   const url = servers[0].url;
   const psql = (copy) => ['psql', [url, '-X', '-q', '-c', copy]];
-  const dataio = (...args) => [process.execPath, [join(root, 'bin/dataio'), 'export', '--table', table, '--db', url, '--progress', 'none', ...args]];
+  const dataio = (...args) => [join(root, 'bin/dataio'), ['export', '--table', table, '--db', url, '--progress', 'none', ...args]];
   console.error(`generating ${rows.toLocaleString('en-US')} rows…`);
   await generateBenchTable(url, rows, table);
 

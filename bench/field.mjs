@@ -51,7 +51,7 @@ async function q(url, sql) {
 }
 
 const psqlCopy = (url, file) => ['psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
-const dataio = (url, file, extra = []) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', url, '--progress', 'none', '--json', ...extra]];
+const dataio = (url, file, extra = []) => [join(root, 'bin/dataio'), ['import', file, '--table', 'bench', '--db', url, '--progress', 'none', '--json', ...extra]];
 
 /**
  * CPU seconds a PostgreSQL server has used so far: its postmaster's and every child's user and system

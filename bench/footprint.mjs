@@ -38,7 +38,7 @@ const servers = await startServers({ only: ['pg18-embedded'] });
 const server = servers[0];
 const client = new pg.Client({ connectionString: server.url });
 await client.connect();
-const dataio = (args, stdinFile, env) => run(process.execPath, [join(root, 'bin/dataio'), 'import', ...args, '--table', 'fp', '--db', server.url, '--progress', 'none', '--json'], stdinFile, env);
+const dataio = (args, stdinFile, env) => run(join(root, 'bin/dataio'), ['import', ...args, '--table', 'fp', '--db', server.url, '--progress', 'none', '--json'], stdinFile, env);
 const fresh = async () => {
   await client.query('DROP TABLE IF EXISTS fp');
   await client.query(`CREATE TABLE fp (${DDL})`);

@@ -103,7 +103,7 @@ async function check() {
 }
 
 const psqlCopy = (file) => ['psql', [server.url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench from '${file}' with (format csv, header true)`]];
-const dataio = (workers, file = csv, extra = []) => [process.execPath, [join(root, 'bin/dataio'), 'import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : []), ...extra]];
+const dataio = (workers, file = csv, extra = []) => [join(root, 'bin/dataio'), ['import', file, '--table', 'bench', '--db', server.url, '--progress', 'none', '--json', ...(workers ? ['--workers', String(workers)] : []), ...(process.env.BATCH ? ['--batch-size', process.env.BATCH] : []), ...extra]];
 let importIds = 0;
 
 const allCases = [

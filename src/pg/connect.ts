@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { DataioError } from '../errors.js';
 import { isPgError, mapConnectError } from './pg-errors.js';
 import { isTransientSqlstate, withRetry } from './retry.js';
+import { applyDeferredExtraCa } from './extra-ca.js';
 
 export interface ConnectionTarget {
   /** What pg.Client takes. */
@@ -229,6 +230,7 @@ async function connectOnce(target: ConnectionTarget, applicationName: string): P
   // An idle client whose connection drops emits 'error'; without a listener that would crash the
   // process. The failure surfaces on the next query instead.
   client.on('error', () => undefined);
+  applyDeferredExtraCa(client);
   try {
     await client.connect();
   } catch (err) {

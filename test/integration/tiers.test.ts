@@ -12,7 +12,7 @@ import { it } from 'node:test';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { backendPid, serverPid } from '../../src/pg/backend.js';
-import { uniqueName } from '../support/env.js';
+import { runCli, uniqueName } from '../support/env.js';
 import { forTier } from '../support/tiers.js';
 
 async function connected(url: string): Promise<pg.Client> {
@@ -232,5 +232,25 @@ forTier('tls', (s) => {
 
   it('still accepts plain connections', async () => {
     assert.equal(await one<boolean>(plain(s.url), sslOfSession), false);
+  });
+
+  it('bin/dataio verifies against NODE_EXTRA_CA_CERTS, which it reads only for such a connection', async () => {
+    // verify-full without sslrootcert: the default store, which NODE_EXTRA_CA_CERTS adds to.
+    const u = new URL(plain(s.url));
+    u.searchParams.set('sslmode', 'verify-full');
+    const exportSsl = (env: Record<string, string | undefined>, viaNode = false) =>
+      runCli(['export', '--db', u.toString(), '--query', sslOfSession, '--format', 'csv', '--no-header'], { env, viaNode });
+    const ok = await exportSsl({ NODE_EXTRA_CA_CERTS: s.caFile });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), 't');
+    // The same through `node bin/dataio`, where Node read the file as it started.
+    const viaNode = await exportSsl({ NODE_EXTRA_CA_CERTS: s.caFile }, true);
+    assert.equal(viaNode.code, 0, viaNode.stderr);
+    assert.equal(viaNode.stdout.trim(), 't');
+    for (const env of [{ NODE_EXTRA_CA_CERTS: undefined }, { NODE_EXTRA_CA_CERTS: s.wrongCaFile }]) {
+      const refused = await exportSsl(env);
+      assert.equal(refused.code, 1, `${JSON.stringify(env)}: ${refused.stdout}`);
+      assert.match(refused.stderr, /certificate/i);
+    }
   });
 });

@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { delimiter, dirname } from 'node:path';
 import pg from 'pg';
 
 export interface TestServer {
@@ -66,6 +67,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdin?: Buffer | string;
   cwd?: string;
+  /** Run `node bin/dataio` instead of bin/dataio itself. */
+  viaNode?: boolean;
 }
 
 /** Run the built `bin/dataio` as a user would, with a clean environment (no PG* or DATABASE_URL). */
@@ -79,7 +82,11 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
     else env[k] = v;
   }
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath, ...args], { env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    // The file itself, as a shell or npx runs it (its first line is for /bin/sh, which starts the node
+    // on PATH); `viaNode` runs it as `node bin/dataio` (this process's node), which skips that line.
+    if (o.viaNode !== true) env['PATH'] = `${dirname(process.execPath)}${delimiter}${env['PATH'] ?? ''}`;
+    const [cmd, argv] = o.viaNode === true ? [process.execPath, [binPath, ...args]] : [binPath, args];
+    const child = spawn(cmd, argv, { env, cwd: o.cwd ?? repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
