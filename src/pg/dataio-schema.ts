@@ -11,6 +11,11 @@ export const SCHEMA = 'dataio';
 /** How the names of imports' staging tables (in the dataio schema) begin. */
 export const STAGING_PREFIX = 'stage_';
 
+/** dataio's table of two-phase commit decisions (import/commit/two-phase.ts), in SCHEMA. */
+export const DECISIONS_TABLE = 'import_commits';
+/** Its newest column: where it is, the table is as this dataio makes it. */
+export const DECISIONS_PRESENT_COLUMN = 'holder_start';
+
 /** The key space of dataio's advisory locks ('dat' + 1): keeps clear of locks other software takes. */
 export const LOCK_SPACE = 0x64617431;
 

@@ -13,7 +13,7 @@
  */
 import type pg from 'pg';
 import { tableFromLookup, tableLookupSql, type TableInfo } from './catalog.js';
-import { SCHEMA, STAGING_PREFIX } from './dataio-schema.js';
+import { DECISIONS_PRESENT_COLUMN, DECISIONS_TABLE, SCHEMA, STAGING_PREFIX } from './dataio-schema.js';
 import { qualifiedName, quoteLiteral, type TableName } from './ident.js';
 import { queryEach } from './statements.js';
 import { holderFrom, HOLDER_SELECT, type Holder, type HolderRow } from './lease.js';
@@ -34,6 +34,12 @@ export interface ServerFacts {
    * and dropped together, so with no table there is nothing to drop).
    */
   stagingLeftovers: boolean;
+  /**
+   * dataio's table of two-phase commit decisions is there, as this dataio makes it, and this role may
+   * use its schema (asked with the free connections only: the one user, a parallel import, needs
+   * both); undefined: not asked.
+   */
+  decisionTable: boolean | undefined;
   holder: Holder;
   /**
    * The table asked for, as the catalog has it (`info` undefined: there is no such table). Not on
@@ -51,7 +57,7 @@ export interface FactsWanted {
   primaryKey?: boolean | undefined;
 }
 
-type FactsRow = HolderRow & { version: number; mpt: number; citus: boolean; free: number | null; prepared: number; stagings: boolean };
+type FactsRow = HolderRow & { version: number; mpt: number; citus: boolean; free: number | null; prepared: number; stagings: boolean; decisions: boolean | null };
 
 export async function serverFacts(client: pg.Client, want: FactsWanted = { connections: true }): Promise<ServerFacts> {
   const schema = quoteLiteral(SCHEMA);
@@ -71,6 +77,13 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
             coalesce(has_schema_privilege(to_regnamespace(${schema}), 'USAGE')
               AND has_table_privilege((SELECT c.oid FROM pg_class c WHERE c.relname = 'import_stagings' AND c.relnamespace = to_regnamespace(${schema})), 'SELECT, DELETE')
               AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname >= ${from} AND c.relname < ${to} AND c.relnamespace = to_regnamespace(${schema})), false) AS stagings,
+            ${
+              want.connections
+                ? `coalesce(has_schema_privilege(to_regnamespace(${schema}), 'USAGE')
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attname = ${quoteLiteral(DECISIONS_PRESENT_COLUMN)}
+                AND a.attrelid = (SELECT c.oid FROM pg_class c WHERE c.relname = ${quoteLiteral(DECISIONS_TABLE)} AND c.relnamespace = to_regnamespace(${schema}))), false)`
+                : 'NULL::boolean'
+            } AS decisions,
             ${HOLDER_SELECT}`;
   // Two statements in one simple-query message: one round trip, one result each.
   const [first, lookup] = await queryEach(client, want.table === undefined ? facts : `${facts}; ${tableLookupSql(quoteLiteral(qualifiedName(want.table)), false, want.primaryKey === true)}`);
@@ -82,6 +95,7 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
     freeConnections: row.free ?? undefined,
     preparedLeftovers: row.prepared,
     stagingLeftovers: row.stagings,
+    decisionTable: row.decisions ?? undefined,
     holder: holderFrom(client, row),
     ...(want.table !== undefined && lookup !== undefined && !row.citus ? { table: { info: tableFromLookup(want.table, lookup.rows) } } : {}),
   };

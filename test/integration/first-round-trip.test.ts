@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { ensureStagingRegistry } from '../../src/import/commit/staging.js';
+import { ensureDecisionTable } from '../../src/import/commit/two-phase.js';
 import { lookupTable } from '../../src/pg/catalog.js';
 import { connectAhead, targetOfUrl } from '../../src/pg/connect.js';
 import { STAGING_PREFIX } from '../../src/pg/dataio-schema.js';
 import { DataioError } from '../../src/errors.js';
 import { serverFacts } from '../../src/pg/server.js';
-import { query, testServers, uniqueName, withClient } from '../support/env.js';
+import { query, testServers, uniqueName, withClient, withUrlPath } from '../support/env.js';
 
 async function backends(url: string, applicationName: string): Promise<number> {
   const [row] = await query<{ n: number }>({ name: 'count', url }, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
@@ -69,6 +70,28 @@ for (const server of testServers()) {
           await c.query(`DROP TABLE dataio.${other}`);
         }
       });
+    });
+
+    it("says whether the two-phase commit's decision table is there, with the free connections only", async () => {
+      await withClient(server, async (c) => {
+        await ensureDecisionTable(c);
+        assert.equal((await serverFacts(c)).decisionTable, true);
+        assert.equal((await serverFacts(c, { connections: false })).decisionTable, undefined);
+      });
+      // A role that may not use dataio's schema: not there for it (and the facts still answer).
+      const role = uniqueName('nodecide');
+      await query(server, `CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+      try {
+        const c = new pg.Client({ connectionString: withUrlPath(server.url, new URL(server.url).pathname.slice(1), { name: role, password: 'pw' }) });
+        await c.connect();
+        try {
+          assert.equal((await serverFacts(c)).decisionTable, false);
+        } finally {
+          await c.end();
+        }
+      } finally {
+        await query(server, `DROP ROLE ${role}`);
+      }
     });
 
     it('opens a connection ahead: taken once, dropped when untaken, a failure to whoever takes it', async () => {

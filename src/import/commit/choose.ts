@@ -61,7 +61,8 @@ async function noTwoPhase<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<str
   if (e.facts.holder.pooled) return 'the connection goes through a pooler';
   if (e.facts.maxPreparedTransactions < e.workers) return `max_prepared_transactions is ${e.facts.maxPreparedTransactions}, below the ${e.workers} connections`;
   try {
-    await ensureDecisionTable(e.coordinator);
+    // The first round trip saw whether the table is there: asked again only when it may not be.
+    await ensureDecisionTable(e.coordinator, e.facts.decisionTable === true);
   } catch (err) {
     return reason(err);
   }

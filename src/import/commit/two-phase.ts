@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { DataioError } from '../../errors.js';
-import { ensureDataioObjects } from '../../pg/dataio-schema.js';
+import { DECISIONS_PRESENT_COLUMN, DECISIONS_TABLE, ensureDataioObjects, SCHEMA } from '../../pg/dataio-schema.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import {
   Heartbeat,
@@ -42,7 +42,7 @@ import type { Reject } from '../load/rejects.js';
 import { everyBatch, type CommitMode, type Prepared } from './mode.js';
 import type { TableInfo } from '../../pg/catalog.js';
 
-export const DECISIONS = 'dataio.import_commits';
+export const DECISIONS = `${SCHEMA}.${DECISIONS_TABLE}`;
 /** Prepared transaction names: dataio_<import id>_<worker>. */
 const GID_RE = /^dataio_([0-9a-f]{16})_([0-9]+)$/;
 
@@ -58,9 +58,10 @@ export function importIdOf(gid: string): string | undefined {
   return GID_RE.exec(gid)?.[1];
 }
 
-export async function ensureDecisionTable(client: pg.Client): Promise<void> {
+export async function ensureDecisionTable(client: pg.Client, knownPresent = false): Promise<void> {
   const present = async () => {
-    const r = await client.query<{ ok: boolean }>("SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'holder_start') AS ok", [DECISIONS]);
+    if (knownPresent) return true;
+    const r = await client.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2) AS ok', [DECISIONS, DECISIONS_PRESENT_COLUMN]);
     return r.rows[0]?.ok === true;
   };
   await ensureDataioObjects(client, 'records the commit decisions of imports', present, [
