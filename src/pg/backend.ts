@@ -11,12 +11,6 @@ export function backendPid(client: pg.Client): number {
   return (client as unknown as { processID: number }).processID;
 }
 
-/** The server process serving this connection now (behind a pooler: for the current transaction). */
-export async function serverPid(client: pg.Client): Promise<number> {
-  const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-  return (r.rows[0] as { pid: number }).pid;
-}
-
 /**
  * Begin a transaction, run `statements` in it and learn its server backend, in one round trip (a
  * simple query of several statements: what a parallel import's every COPY connection does before its

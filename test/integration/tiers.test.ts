@@ -11,9 +11,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { it } from 'node:test';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { backendPid, serverPid } from '../../src/pg/backend.js';
+import { backendPid } from '../../src/pg/backend.js';
 import { runCli, uniqueName } from '../support/env.js';
 import { forTier } from '../support/tiers.js';
+
+/** The server process serving this connection now (behind a pooler: for the current transaction). */
+async function serverPid(client: pg.Client): Promise<number> {
+  const r = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return (r.rows[0] as { pid: number }).pid;
+}
 
 async function connected(url: string): Promise<pg.Client> {
   const c = new pg.Client({ connectionString: url });
