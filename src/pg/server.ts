@@ -63,6 +63,9 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
   const schema = quoteLiteral(SCHEMA);
   // The names that begin with the prefix, as a range that pg_class's name index answers.
   const [from, to] = [STAGING_PREFIX, `${STAGING_PREFIX.slice(0, -1)}${String.fromCharCode(STAGING_PREFIX.charCodeAt(STAGING_PREFIX.length - 1) + 1)}`].map(quoteLiteral);
+  // This role may use dataio's schema; a table of it by name (NULL when missing).
+  const usable = `has_schema_privilege(to_regnamespace(${schema}), 'USAGE')`;
+  const oidOf = (table: string) => `(SELECT c.oid FROM pg_class c WHERE c.relname = ${quoteLiteral(table)} AND c.relnamespace = to_regnamespace(${schema}))`;
   const facts = `SELECT current_setting('server_version_num')::int AS version,
             current_setting('max_prepared_transactions')::int AS mpt,
             to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL AS citus,
@@ -74,14 +77,13 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
             } AS free,
             (SELECT count(*) FROM pg_prepared_xact()
               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND gid LIKE 'dataio\\_%')::int AS prepared,
-            coalesce(has_schema_privilege(to_regnamespace(${schema}), 'USAGE')
-              AND has_table_privilege((SELECT c.oid FROM pg_class c WHERE c.relname = 'import_stagings' AND c.relnamespace = to_regnamespace(${schema})), 'SELECT, DELETE')
+            coalesce(${usable}
+              AND has_table_privilege(${oidOf('import_stagings')}, 'SELECT, DELETE')
               AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relname >= ${from} AND c.relname < ${to} AND c.relnamespace = to_regnamespace(${schema})), false) AS stagings,
             ${
               want.connections
-                ? `coalesce(has_schema_privilege(to_regnamespace(${schema}), 'USAGE')
-              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attname = ${quoteLiteral(DECISIONS_PRESENT_COLUMN)}
-                AND a.attrelid = (SELECT c.oid FROM pg_class c WHERE c.relname = ${quoteLiteral(DECISIONS_TABLE)} AND c.relnamespace = to_regnamespace(${schema}))), false)`
+                ? `coalesce(${usable}
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attname = ${quoteLiteral(DECISIONS_PRESENT_COLUMN)} AND a.attrelid = ${oidOf(DECISIONS_TABLE)}), false)`
                 : 'NULL::boolean'
             } AS decisions,
             ${HOLDER_SELECT}`;

@@ -62,7 +62,7 @@ async function noTwoPhase<B extends LoadableBatch>(e: ChoiceEnv<B>): Promise<str
   if (e.facts.maxPreparedTransactions < e.workers) return `max_prepared_transactions is ${e.facts.maxPreparedTransactions}, below the ${e.workers} connections`;
   try {
     // The first round trip saw whether the table is there: asked again only when it may not be.
-    await ensureDecisionTable(e.coordinator, e.facts.decisionTable === true);
+    if (e.facts.decisionTable !== true) await ensureDecisionTable(e.coordinator);
   } catch (err) {
     return reason(err);
   }

@@ -58,9 +58,8 @@ export function importIdOf(gid: string): string | undefined {
   return GID_RE.exec(gid)?.[1];
 }
 
-export async function ensureDecisionTable(client: pg.Client, knownPresent = false): Promise<void> {
+export async function ensureDecisionTable(client: pg.Client): Promise<void> {
   const present = async () => {
-    if (knownPresent) return true;
     const r = await client.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2) AS ok', [DECISIONS, DECISIONS_PRESENT_COLUMN]);
     return r.rows[0]?.ok === true;
   };
