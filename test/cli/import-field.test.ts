@@ -98,6 +98,11 @@ describe('imports in the field', () => {
       await run.done;
       assert.deepEqual(await q(s.url, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
       assert.equal((await leftovers(s.url)).stagings, 1);
+      // Made without autovacuum (which would scan it beside the move, and hold up its DROP).
+      assert.deepEqual(
+        await q(s.url, "SELECT c.reloptions AS o FROM dataio.import_stagings s JOIN pg_class c ON c.oid = to_regclass('dataio.' || quote_ident(s.name)) WHERE s.import_id IS NULL"),
+        [{ o: ['autovacuum_enabled=off'] }],
+      );
       // Its lease runs out (or its backend is seen gone): the next import removes it.
       await sleep(3500);
       const again = await runCli(['import', big, '--table', t, '--workers', '2', ...db], { env });

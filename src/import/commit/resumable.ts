@@ -24,7 +24,7 @@ import { batchPosition, type CommitMode, type MoveHints, type Prepared } from '.
 import { moveSkipping } from './move-skipping.js';
 import { moveFailure, moveSql } from './move.js';
 import { countedMove, type UpsertCounts } from './upsert-counts.js';
-import { batchBegin, stagingColumns } from './staging.js';
+import { batchBegin, STAGING_STORAGE, stagingColumns } from './staging.js';
 
 export interface ResumableOptions<B extends LoadableBatch> {
   coordinator: pg.Client;
@@ -138,7 +138,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
     // The upsert's staging table: logged (its batches must survive a crash, as their ledger rows do).
     const c = this.o.coordinator;
     const cols = await stagingColumns(c, table, this.columns, { notNull: true, positions: true, foldedBatch: !this.o.citus });
-    await c.query(`CREATE TABLE IF NOT EXISTS ${this.stagingSql} (${cols})`);
+    await c.query(`CREATE TABLE IF NOT EXISTS ${this.stagingSql} (${cols}) ${STAGING_STORAGE}`);
   }
 
   copySql(columns: string, options: string): string {

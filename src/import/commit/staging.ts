@@ -111,6 +111,14 @@ export async function stagingColumns(client: pg.Client, table: TableInfo, column
   return cols.join(', ');
 }
 
+/**
+ * A staging table's storage parameters: no autovacuum. Once a COPY has put enough rows into it,
+ * autovacuum takes it up, though it is read once, by the move, and dropped: on a 2M-row upsert here an
+ * autovacuum worker scanned it beside the move (two cores shared by three busy processes), and the
+ * final DROP TABLE then waited deadlock_timeout (1 s) for that worker to be cancelled.
+ */
+export const STAGING_STORAGE = 'WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off)';
+
 /** A batch's transaction: its durability comes from the final commit; through Citus, one connection per node. */
 export function batchBegin(citus: boolean): string {
   // A batch needs no durability of its own: the final transaction's synchronous commit flushes the
@@ -226,7 +234,7 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     const distributed = table.citus?.kind === 'distributed' && table.citus.column !== null && wanted.includes(table.citus.column);
     // Unlogged: its rows need no WAL, they cross it once, into the table (a server crash empties it,
     // and takes the import with it, which then starts over).
-    await this.createRegistered(`CREATE UNLOGGED TABLE ${this.stagingSql} (${cols})`);
+    await this.createRegistered(`CREATE UNLOGGED TABLE ${this.stagingSql} (${cols}) ${STAGING_STORAGE}`);
     if (distributed) {
       await c.query(`SELECT create_distributed_table($1, $2, colocate_with => $3)`, [`${SCHEMA}.${this.stage}`, table.citus?.column, table.sql]);
     }
