@@ -42,6 +42,15 @@ async function leftovers(url: string): Promise<{ stagings: number; registered: n
   return r as { stagings: number; registered: number; prepared: number };
 }
 
+/** The storage parameters of the staging tables of this server's imports (not resumable ones). */
+async function stagingOptions(url: string): Promise<(string[] | null)[]> {
+  const rows = await q<{ o: string[] | null }>(
+    url,
+    "SELECT c.reloptions AS o FROM dataio.import_stagings s JOIN pg_class c ON c.oid = to_regclass('dataio.' || quote_ident(s.name)) WHERE s.import_id IS NULL",
+  );
+  return rows.map((r) => r.o);
+}
+
 describe('imports in the field', () => {
   before(() => writeBigCsv(big, ROWS));
 
@@ -99,10 +108,7 @@ describe('imports in the field', () => {
       assert.deepEqual(await q(s.url, `SELECT count(*)::int AS n FROM ${t}`), [{ n: 0 }]);
       assert.equal((await leftovers(s.url)).stagings, 1);
       // Made without autovacuum (which would scan it beside the move, and hold up its DROP).
-      assert.deepEqual(
-        await q(s.url, "SELECT c.reloptions AS o FROM dataio.import_stagings s JOIN pg_class c ON c.oid = to_regclass('dataio.' || quote_ident(s.name)) WHERE s.import_id IS NULL"),
-        [{ o: ['autovacuum_enabled=off'] }],
-      );
+      assert.deepEqual(await stagingOptions(s.url), [['autovacuum_enabled=off']]);
       // Its lease runs out (or its backend is seen gone): the next import removes it.
       await sleep(3500);
       const again = await runCli(['import', big, '--table', t, '--workers', '2', ...db], { env });
@@ -116,6 +122,8 @@ describe('imports in the field', () => {
       const run = startCli(['import', big, '--table', t, '--create', '--workers', '2', '--batch-size', '256KB', ...db], env);
       await waitFor('a staging table', async () => (await leftovers(s.url)).stagings > 0);
       await sleep(300);
+      // Loaded without autovacuum (published with it, below).
+      assert.deepEqual(await stagingOptions(s.url), [['autovacuum_enabled=off']]);
       run.child.kill('SIGKILL');
       await run.done;
       assert.deepEqual(await q(s.url, 'SELECT to_regclass($1) IS NULL AS gone', [t]), [{ gone: true }]);
@@ -123,6 +131,7 @@ describe('imports in the field', () => {
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal((JSON.parse(ok.stdout) as { commit: string }).commit, 'staging');
       assert.deepEqual(await checksum(server(s.url), t), reference);
+      assert.deepEqual(await q(s.url, 'SELECT reloptions AS o FROM pg_class WHERE oid = to_regclass($1)', [t]), [{ o: null }]);
     });
 
     it('--on-error skip through staging: rows the table refuses when moved (a key it has) are rejected too, exit 3', async () => {

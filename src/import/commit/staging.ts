@@ -113,11 +113,14 @@ export async function stagingColumns(client: pg.Client, table: TableInfo, column
 
 /**
  * A staging table's storage parameters: no autovacuum. Once a COPY has put enough rows into it,
- * autovacuum takes it up, though it is read once, by the move, and dropped: on a 2M-row upsert here an
+ * autovacuum takes it up, though it is read once, by the move, and dropped (or published, --create): on a 2M-row upsert here an
  * autovacuum worker scanned it beside the move (two cores shared by three busy processes), and the
  * final DROP TABLE then waited deadlock_timeout (1 s) for that worker to be cancelled.
  */
 export const STAGING_STORAGE = 'WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off)';
+
+/** What a published table (--create) resets as it becomes the user's: autovacuum as the server sets it. */
+const STAGING_STORAGE_RESET = 'autovacuum_enabled, toast.autovacuum_enabled';
 
 /** A batch's transaction: its durability comes from the final commit; through Citus, one connection per node. */
 export function batchBegin(citus: boolean): string {
@@ -182,10 +185,11 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
     const c = this.o.coordinator;
     await ensureStagingRegistry(c, this.o.citus);
     if (this.publishing) {
-      // The new table, loaded under a name of dataio's until it is published (logged: it stays).
+      // The new table, loaded under a name of dataio's until it is published (logged: it stays);
+      // without autovacuum until then, or its publishing could wait a second for a vacuum worker.
       const columns = this.o.create ?? [];
       checkColumns(columns);
-      await this.createRegistered(`CREATE TABLE ${this.stagingSql} (${columns.map((x) => `${quoteIdent(x.name)} ${x.type}`).join(', ')})`);
+      await this.createRegistered(`CREATE TABLE ${this.stagingSql} (${columns.map((x) => `${quoteIdent(x.name)} ${x.type}`).join(', ')}) ${STAGING_STORAGE}`);
       const t = await lookupTable(c, { schema: SCHEMA, name: this.stage }, this.o.citus);
       if (t === undefined) throw new DataioError('INTERNAL', 'the staging table vanished right after it was created');
       return { table: { ...t, display: displayName(this.o.tableName) }, created: true };
@@ -270,6 +274,7 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
       await c.query('BEGIN; SET LOCAL synchronous_commit = on');
       if (this.publishing) {
         const schema = this.o.tableName.schema ?? (await c.query<{ s: string }>('SELECT current_schema() AS s')).rows[0]?.s ?? 'public';
+        await c.query(`ALTER TABLE ${this.stagingSql} RESET (${STAGING_STORAGE_RESET})`);
         await c.query(`ALTER TABLE ${this.stagingSql} SET SCHEMA ${quoteIdent(schema)}`);
         await c.query(`ALTER TABLE ${quoteIdent(schema)}.${quoteIdent(this.stage)} RENAME TO ${quoteIdent(this.o.tableName.name)}`);
       } else {
