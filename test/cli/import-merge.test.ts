@@ -61,6 +61,22 @@ for (const server of testServers()) {
       }
     }
 
+    it('--import-id: a run whose move fails keeps its staging table (made without autovacuum) for the next, which finishes and drops it', async () => {
+      const t = await table(server, 'id int PRIMARY KEY, v text, n int CONSTRAINT small CHECK (n <= 2500)', "(1, 'old', 0)");
+      const input = file(`${t}.csv`, ['id,v,n', ...Array.from({ length: 3000 }, (_, i) => `${i + 1},v${i + 1},${i + 1}`)].join('\n') + '\n');
+      const args = ['import', input, '--table', t, '--on-conflict', 'update', '--import-id', t, '--workers', '2', '--batch-size', '4KB', ...db];
+      const failed = await runCli(args);
+      assert.equal(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /small/);
+      const staging = `SELECT c.reloptions AS o FROM dataio.imports i JOIN pg_class c ON c.oid = to_regclass('dataio.' || quote_ident(i.staging)) WHERE i.import_id = $1`;
+      assert.deepEqual(await query(server, staging, [t]), [{ o: ['autovacuum_enabled=off'] }]);
+      await query(server, `ALTER TABLE ${t} DROP CONSTRAINT small`);
+      const ok = await runCli(args);
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await query(server, `SELECT count(*)::int AS n, sum(n)::int AS s FROM ${t}`), [{ n: 3000, s: (3000 * 3001) / 2 }]);
+      assert.deepEqual(await query(server, staging, [t]), []);
+    });
+
     it('nothing keeps the rows the table has; new keys the input holds twice take the last', async () => {
       const t = await table(server, 'id int PRIMARY KEY, v text, n int', existing);
       const r = await runCli(['import', file(`${t}.csv`, d.csv), '--table', t, '--on-conflict', 'nothing', '--workers', '2', '--batch-size', '16KB', ...db]);
