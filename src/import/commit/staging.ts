@@ -116,7 +116,7 @@ export async function stagingColumns(client: pg.Client, table: TableInfo, column
  * autovacuum takes it up, though it is read once, by the move, and dropped (or published, --create):
  * on a 2M-row upsert here an autovacuum worker scanned it beside the move (two cores shared by three
  * busy processes), and the final DROP TABLE then waited deadlock_timeout (1 s) for that worker to be
- * cancelled. (Autovacuum's anti-wraparound runs are not turned off by this, nor needed here.)
+ * cancelled. (PostgreSQL still runs an anti-wraparound vacuum when a table's age calls for one.)
  */
 export const STAGING_STORAGE = 'WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off)';
 
