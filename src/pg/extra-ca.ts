@@ -42,16 +42,17 @@ interface TlsOptions {
  * What a connection's `ssl` setting (node-postgres: false, true or tls.connect options) needs added
  * for the extra certificates, given their PEM text: undefined when nothing.
  */
-export function extraCaOptions(ssl: unknown, extraPem: () => string | undefined, context: (ca: string[]) => unknown): Pick<TlsOptions, 'ca' | 'secureContext'> | undefined {
+export function extraCaOptions(ssl: unknown, extraPem: () => string | undefined, context: (ca: () => string[]) => unknown): Pick<TlsOptions, 'ca' | 'secureContext'> | undefined {
   if (ssl !== true && (typeof ssl !== 'object' || ssl === null)) return undefined;
   const o: TlsOptions = ssl === true ? {} : (ssl as TlsOptions);
   if (o.ca !== undefined || o.secureContext !== undefined || o.rejectUnauthorized === false) return undefined;
   const pem = extraPem();
   if (pem === undefined) return undefined;
-  const ca = [...tls().rootCertificates, pem];
+  // The list only when it is used: a context made before has it already.
+  const ca = () => [...tls().rootCertificates, pem];
   // A secure context holds the certificates parsed once; with a client certificate of its own the
   // connection needs a context of its own too, so it gets the list.
-  return o.key !== undefined || o.cert !== undefined || o.pfx !== undefined ? { ca } : { secureContext: context(ca) };
+  return o.key !== undefined || o.cert !== undefined || o.pfx !== undefined ? { ca: ca() } : { secureContext: context(ca) };
 }
 
 let pemRead: { pem: string | undefined } | undefined;
@@ -80,7 +81,7 @@ export function applyDeferredExtraCa(client: pg.Client): void {
   const add = extraCaOptions(
     connection.ssl,
     () => extraPemOnce(file),
-    (ca) => (sharedContext ??= tls().createSecureContext({ ca })),
+    (ca) => (sharedContext ??= tls().createSecureContext({ ca: ca() })),
   );
   if (add === undefined) return;
   // Into the same object: node-postgres made its private key non-enumerable, which a copy would lose.

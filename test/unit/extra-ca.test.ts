@@ -20,7 +20,7 @@ function run(ssl: unknown, pem: string | null = PEM) {
       return pem ?? undefined;
     },
     (ca) => {
-      contexts.push(ca);
+      contexts.push(ca());
       return { context: contexts.length };
     },
   );

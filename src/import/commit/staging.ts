@@ -118,10 +118,11 @@ export async function stagingColumns(client: pg.Client, table: TableInfo, column
  * busy processes), and the final DROP TABLE then waited deadlock_timeout (1 s) for that worker to be
  * cancelled. (PostgreSQL still runs an anti-wraparound vacuum when a table's age calls for one.)
  */
-export const STAGING_STORAGE = 'WITH (autovacuum_enabled = off, toast.autovacuum_enabled = off)';
+const NO_AUTOVACUUM = ['autovacuum_enabled', 'toast.autovacuum_enabled'] as const;
+export const STAGING_STORAGE = `WITH (${NO_AUTOVACUUM.map((p) => `${p} = off`).join(', ')})`;
 
 /** What a published table (--create) resets as it becomes the user's: autovacuum as the server sets it. */
-const STAGING_STORAGE_RESET = 'autovacuum_enabled, toast.autovacuum_enabled';
+const STAGING_STORAGE_RESET = NO_AUTOVACUUM.join(', ');
 
 /** A batch's transaction: its durability comes from the final commit; through Citus, one connection per node. */
 export function batchBegin(citus: boolean): string {
