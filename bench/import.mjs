@@ -5,6 +5,8 @@
 // BENCH_ONLY=json (only dataio CSV, NDJSON and JSON array with defaults: no psql, pgloader or worker sweep),
 // BENCH_ONLY=csv (only psql in one and two sessions and dataio CSV with defaults: for large ROWS, to
 // see how the gap to psql grows with the input).
+// VARIANTS: extra dataio rows with these flags, ';' between rows ("--batch-size 16MiB;--workers 3"), run
+// with the rest in every round (to compare a setting with the defaults in one run).
 // Where /usr/bin/time exists, the dataio process's CPU seconds (user + system) are shown too.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, createReadStream, createWriteStream, statSync } from 'node:fs';
@@ -125,11 +127,13 @@ const allCases = [
   ['dataio --import-id', async () => run(dataio(undefined, csv, ['--import-id', `bench-${process.pid}-${++importIds}`]), 'dataio --import-id')],
   ...WORKERS.map((w) => [`dataio --workers ${w}`, async () => run(dataio(w))]),
 ];
+const variants = (process.env.VARIANTS ?? '').split(';').map((v) => v.trim()).filter((v) => v !== '');
+const variantCases = variants.map((v) => [`dataio ${v}`, async () => run(dataio(undefined, csv, v.split(/\s+/)), `dataio ${v}`)]);
 const cases = ONLY_JSON
   ? allCases.filter(([name]) => / \(defaults\)$/.test(name))
   : ONLY_CSV
-    ? allCases.filter(([name]) => name.startsWith('psql') || name.startsWith('dataio (defaults)'))
-    : allCases;
+    ? [...allCases.filter(([name]) => name.startsWith('psql') || name.startsWith('dataio (defaults)')), ...variantCases]
+    : [...allCases, ...variantCases];
 const rss = {};
 const cpu = {};
 async function run([cmd, args], name, env) {
