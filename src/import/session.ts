@@ -11,7 +11,7 @@ import { displayName, quoteIdent } from '../pg/ident.js';
 import { isTransientFailure, withRetry } from '../pg/retry.js';
 import { serverFacts, type ServerFacts } from '../pg/server.js';
 import type { Progress } from '../progress/progress.js';
-import { autoBatchSize, autoWorkers } from '../workers.js';
+import { autoBatchSize, autoWorkers, SHARED_COPY_BATCH_SIZE } from '../workers.js';
 import { chooseMode } from './commit/choose.js';
 import { batchPosition } from './commit/mode.js';
 import { checkSameInputs, checkSameOptions, ensureLedger, ledgerPresent, readImport, type ImportRecord } from './commit/ledger.js';
@@ -22,6 +22,7 @@ import { settleLeftovers } from './commit/two-phase.js';
 import type { BatchLoadContext, BatchOutcome, LoadableBatch } from './load/batch-load.js';
 import { CopyPool } from './load/copy-pool.js';
 import { loadBatches } from './load/engine.js';
+import { rowsByLines } from './load/streamed-copy.js';
 import { InOrder, RejectsFile, type Reject } from './load/rejects.js';
 import type { ImportHooks, ImportResult, JobOptions } from './options.js';
 import type { Loader } from './plan/format.js';
@@ -59,6 +60,8 @@ export class ImportJob<B extends LoadableBatch> {
   private workers = 1;
   private batchSize = 0;
   private copySql = '';
+  /** The batches go into COPYs shared by a connection's batches (ready()). */
+  private shared = false;
   private pass = 0;
   private done = 0;
   private rows = 0;
@@ -282,6 +285,9 @@ export class ImportJob<B extends LoadableBatch> {
     });
     const columns = loader.columns === undefined ? '' : ` (${loader.columns.map(quoteIdent).join(', ')})`;
     this.copySql = mode.copySql(columns, loader.copyOptions);
+    // A connection's batches share one COPY where the mode runs nothing between them (streamed-copy.ts).
+    this.shared = mode.sharedCopy && this.o.onError === 'abort' && loader.streamLines !== undefined;
+    if (this.shared && this.o.batchSize === 'auto') this.batchSize = Math.min(this.batchSize, SHARED_COPY_BATCH_SIZE);
     if (mode.name === 'one connection') {
       // One connection does everything: the coordinator's own, in the transaction its mode began.
       await this.pool?.close();
@@ -306,7 +312,16 @@ export class ImportJob<B extends LoadableBatch> {
   async load(mode: CommitMode<B>, loader: Loader<B>): Promise<void> {
     const pool = this.pool as CopyPool;
     const pass = this.pass++;
+    const shared = this.shared;
+    // What the progress counted for streamed batches (their lines) until their COPYs end and tell.
+    let counted = 0;
     const load = (batch: B): Promise<BatchOutcome> => {
+      const lines = shared ? loader.streamLines?.(batch) : undefined;
+      if (lines !== undefined) {
+        const rows = rowsByLines(lines);
+        counted += rows;
+        return pool.stream(batch, this.copySql, lines).then(() => ({ rows, rejects: [] }));
+      }
       const once = () => pool.run(batch, (c, pid) => mode.load(c, pid, batch, this.copySql));
       if (!(mode instanceof Resumable)) return once();
       return withRetry(
@@ -346,6 +361,7 @@ export class ImportJob<B extends LoadableBatch> {
           await this.ordered?.put(batch.index, outcome.rejects);
         },
         mapError: (err, batch) => loader.mapError(err, batch),
+        ...(shared ? { streamed: { loaded: (rows: number) => this.recount(rows - counted) } } : {}),
       },
     );
   }
@@ -354,6 +370,16 @@ export class ImportJob<B extends LoadableBatch> {
   private show(batch: B): void {
     if (this.o.onError === 'skip') this.batchStarts.set(batchPosition(batch.file, batch.offset), { file: batch.file, line: batch.firstLine, offset: batch.offset });
     this.done = Math.max(this.done, (this.loader as Loader<B>).progressBytes(batch));
+    this.tell();
+  }
+
+  /** Streamed batches counted their lines as rows until their COPYs said how many rows they were: set it right. */
+  private recount(correction: number): void {
+    this.rows += correction;
+    if (correction !== 0) this.tell();
+  }
+
+  private tell(): void {
     const gzip = this.inputs.totalSize !== undefined && this.inputs.anyGzip;
     this.progress?.update({
       bytes: gzip ? this.inputs.rawBytesRead() : this.done,

@@ -105,6 +105,16 @@ export function parseCopyWhere(where: string | undefined): { line?: number; colu
   return out;
 }
 
+/**
+ * The same server error with its COPY context's "line N" replaced by `line` (a COPY that took several
+ * batches counts its lines from its start; the batch that holds line N knows its own numbering). The
+ * copy keeps the error's class, so it is still a server error to isPgError.
+ */
+export function withCopyLine<E extends Error & PgErrorFields>(err: E, line: number): E {
+  const where = err.where?.replace(/(COPY [^\n]*?, line )(\d+)/, (_all, head: string) => `${head}${line}`);
+  return Object.assign(Object.create(Object.getPrototypeOf(err) as object) as E, err, { message: err.message, stack: err.stack, where });
+}
+
 function codeForSqlstate(sqlstate: string): ErrorCode {
   if (sqlstate === '42P01') return 'TABLE_NOT_FOUND';
   if (sqlstate === '42703') return 'COLUMN_NOT_FOUND';

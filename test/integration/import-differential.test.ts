@@ -6,35 +6,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { importInputs, type ImportOptions } from '../../src/import/import.js';
+import { importInputs } from '../../src/import/import.js';
 import { READ_CHUNK } from '../../src/io/input.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import { csvDialect, makeScanner } from '../../src/import/cut/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
 import { scratch } from '../support/files.js';
 import { testServers, uniqueName } from '../support/env.js';
+import { importOptions, quietHooks } from '../support/import-options.js';
 
 const { file: writeInput } = scratch('diff');
 
-const hooks = { progress: () => ({ update: () => undefined, stop: () => undefined }), warn: () => undefined };
-
-function opts(input: string, table: string, workers: number, batchSize: number): ImportOptions {
-  return {
-    inputs: [input],
-    table,
-    format: 'csv',
-    create: false,
-    truncate: false,
-    workers,
-    batchSize,
-    sampleRows: 100,
-    onError: 'abort',
-    onConflict: 'error',
-    nodes: { kind: 'none' },
-    csv: { header: true },
-    json: { ignoreUnknown: false },
-  };
-}
+const hooks = quietHooks;
+const opts = (input: string, table: string, workers: number, batchSize: number) => importOptions([input], table, workers, batchSize);
 
 /** Damage a CSV so that PostgreSQL rejects it: an extra field, or a quote that never closes. */
 function damage(text: string, seed: number): string {

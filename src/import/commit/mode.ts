@@ -46,6 +46,11 @@ export interface CommitMode<B extends LoadableBatch = LoadableBatch> {
   readonly siblingWaits: 'fail' | 'cancel' | 'off';
   /** The batches may be COPYed through any node of a Citus cluster (not only the one we are connected to). */
   readonly fanOut: boolean;
+  /**
+   * A connection's batches may share one COPY (load/streamed-copy.ts): nothing of the mode's runs
+   * between them ('import' transactions, and no statement per batch). With --on-error abort only.
+   */
+  readonly sharedCopy: boolean;
   /** Make what the load needs before the input is matched to the table (the table, a ledger row). */
   prepare(): Promise<Prepared>;
   /** The input sets these columns (undefined: all, in table order): make what the batches go into. */

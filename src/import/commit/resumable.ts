@@ -57,6 +57,7 @@ export class Resumable<B extends LoadableBatch> implements CommitMode<B> {
   readonly transactions = 'batch' as const;
   readonly openSql: readonly string[] = [];
   readonly siblingWaits = 'off' as const;
+  readonly sharedCopy = false;
   fanOut = false;
   readonly ledger: Ledger;
   private readonly o: ResumableOptions<B>;

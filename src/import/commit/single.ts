@@ -32,6 +32,10 @@ export class SingleConnection<B extends LoadableBatch> implements CommitMode<B> 
   readonly siblingWaits = 'off' as const;
   readonly fanOut = false;
   private freeze = false;
+  /** An upsert marks each batch's rows with a statement before its COPY: no shared COPY then. */
+  get sharedCopy(): boolean {
+    return this.o.upsert === undefined;
+  }
   /** The transaction is open: everything that is not a lone COPY runs in it. */
   private begun = false;
   upserted: UpsertCounts | undefined;

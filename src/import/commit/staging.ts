@@ -160,6 +160,7 @@ export class Staging<B extends LoadableBatch> implements CommitMode<B> {
   readonly transactions = 'batch' as const;
   readonly openSql: readonly string[] = [];
   readonly siblingWaits = 'off' as const;
+  readonly sharedCopy = false;
   readonly fanOut: boolean;
   private readonly o: StagingOptions<B>;
   private readonly stage = stageName();

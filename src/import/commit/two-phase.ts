@@ -171,6 +171,7 @@ export class TwoPhaseCommit<B extends LoadableBatch> implements CommitMode<B> {
   readonly openSql: readonly string[] = [];
   readonly siblingWaits: 'fail' | 'cancel';
   readonly fanOut = false;
+  readonly sharedCopy = true;
   private readonly id = newImportId();
   private heartbeat: Heartbeat | undefined;
   private decided = false;

@@ -13,6 +13,7 @@ import { DataioError } from '../../errors.js';
 import { beginOnServer } from '../../pg/backend.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import { isPgError } from '../../pg/pg-errors.js';
+import { StreamedCopy, type StreamableBatch, type StreamLines } from './streamed-copy.js';
 
 export interface CopyWorkerBatch {
   chunks: Buffer[];
@@ -33,8 +34,10 @@ interface Worker {
   broken: boolean;
   /** The connection ended (the server closed it, or the network failed). */
   lost: boolean;
-  /** The batch this connection is loading now, if any. */
+  /** The batch this connection is loading now, if any (streamed: the last one it sent). */
   current: CopyWorkerBatch | undefined;
+  /** Its open COPY, when batches are streamed (stream()). */
+  copy: StreamedCopy<StreamableBatch> | undefined;
 }
 
 export interface CopyPoolOptions {
@@ -155,7 +158,7 @@ export class CopyPool {
   }
 
   private add(client: pg.Client, target: number, adopted: boolean, begun: boolean): Worker {
-    const w: Worker = { client, id: this.nextId++, target, pid: undefined, adopted, begun, broken: false, lost: false, current: undefined };
+    const w: Worker = { client, id: this.nextId++, target, pid: undefined, adopted, begun, broken: false, lost: false, current: undefined, copy: undefined };
     const lost = () => {
       w.lost = true;
       w.broken = true;
@@ -246,17 +249,88 @@ export class CopyPool {
     this.reached.add(this.targets[w.target]?.display ?? String(w.target));
     try {
       await this.begin(w);
+      // A COPY it keeps open (streamed batches) must end before anything else runs there.
+      await this.endCopy(w);
       return await work(w.client, w.pid);
     } catch (err) {
-      w.broken = true;
-      if (w.lost && !isPgError(err)) {
-        throw new DataioError('DB_UNREACHABLE', `lost the connection to the server (${(err as Error).message})`, { cause: err, transient: true });
-      }
-      throw err;
+      throw this.failedOn(w, err);
     } finally {
       w.current = undefined;
       if (w.broken && this.use.transactions === 'batch') this.discard(w);
       else this.release(w);
+    }
+  }
+
+  /** A connection's work failed: it is broken; a failure of a connection that ended is a lost connection (transient). */
+  private failedOn(w: Worker, err: unknown): unknown {
+    w.broken = true;
+    if (w.lost && !isPgError(err) && !isPgError((err as { failure?: unknown } | null)?.failure)) {
+      return new DataioError('DB_UNREACHABLE', `lost the connection to the server (${(err as Error).message})`, { cause: err, transient: true });
+    }
+    return err;
+  }
+
+  /** Rows of the streamed COPYs that ended, and what to tell of a streamed COPY's failure. */
+  private streamedRows = 0;
+  private copyFailed: ((err: unknown) => void) | undefined;
+
+  /**
+   * 'import' transactions: send `batch` into the COPY its connection keeps open (streamed-copy.ts),
+   * opening one with `sql` when the connection has none or its COPY cannot take this batch. Resolves
+   * once the batch's bytes are with the kernel (its read buffers may be reused), not when the server
+   * has loaded them: a failure found later goes to onCopyFailure's listener, and to endCopies().
+   */
+  async stream(batch: StreamableBatch, sql: string, lines: StreamLines): Promise<void> {
+    const w = await this.acquire();
+    w.current = batch;
+    this.reached.add(this.targets[w.target]?.display ?? String(w.target));
+    try {
+      await this.begin(w);
+      if (w.copy !== undefined && !w.copy.accepts(batch)) await this.endCopy(w);
+      if (w.copy === undefined) {
+        const copy = new StreamedCopy<StreamableBatch>(w.client, sql, batch.file);
+        w.copy = copy;
+        copy.finished.then(
+          () => undefined,
+          (err: unknown) => this.copyFailed?.(this.failedOn(w, err)),
+        );
+      }
+      await w.copy.send(batch, lines);
+      if (w.copy.closed) await this.endCopy(w);
+    } catch (err) {
+      throw this.failedOn(w, err);
+    } finally {
+      this.release(w);
+    }
+  }
+
+  /** Be told at once when a streamed COPY fails (not only when the next batch is sent to it, or at the end). */
+  onCopyFailure(listener: (err: unknown) => void): void {
+    this.copyFailed = listener;
+  }
+
+  private async endCopy(w: Worker): Promise<void> {
+    const copy = w.copy;
+    if (copy === undefined) return;
+    w.copy = undefined;
+    // Not `+= await`: that would read the sum before the wait, and COPYs end at once.
+    const rows = await copy.end();
+    this.streamedRows += rows;
+  }
+
+  /** End every open streamed COPY; resolves to the rows all of the streamed COPYs loaded. */
+  async endCopies(): Promise<number> {
+    const results = await Promise.allSettled(this.all.map((w) => this.endCopy(w).catch((err: unknown) => Promise.reject(this.failedOn(w, err)))));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return this.streamedRows;
+  }
+
+  /** Give up every open streamed COPY (CopyFail): after a failure, before the transactions are rolled back. */
+  abortCopies(message: string): void {
+    for (const w of this.all) {
+      w.copy?.abort(message);
+      w.copy = undefined;
     }
   }
 

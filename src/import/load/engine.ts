@@ -10,6 +10,7 @@ import { DataioError } from '../../errors.js';
 import type { CopyPool } from './copy-pool.js';
 import type { BatchOutcome, LoadableBatch } from './batch-load.js';
 import { cancelBackend, siblingWaits } from './sibling-wait.js';
+import { StreamedCopyError } from './streamed-copy.js';
 
 export type EngineBatch = LoadableBatch;
 
@@ -35,6 +36,11 @@ export interface EngineOptions<B extends EngineBatch> {
   onLoaded(batch: B, outcome: BatchOutcome): void | Promise<void>;
   /** Turn a batch's failure into the error the user sees (naming the input line). */
   mapError(err: unknown, batch: B): DataioError;
+  /**
+   * The batches were streamed into COPYs the pool keeps open (CopyPool.stream): once every batch is
+   * sent they are ended, and this is told the rows they loaded; after a failure they are given up.
+   */
+  streamed?: { loaded(rows: number): void };
 }
 
 /** Load every batch; resolves when all are in (uncommitted), rejects with the first failure. */
@@ -48,6 +54,9 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
   const watcher = o.siblingWaits === 'off' ? { stop: async () => undefined } : watchSiblingWaits(o, fail);
   const interrupted = () => fail(new DataioError('INTERRUPTED', `${o.action} interrupted`));
   o.signal?.addEventListener('abort', interrupted, { once: true });
+  // A streamed COPY's failure names the batch that held the failing line, not the one being sent.
+  const mapped = (err: unknown, batch: B) => (err instanceof StreamedCopyError ? copyFailure(o, err) : o.mapError(err, batch));
+  if (o.streamed !== undefined) o.pool.onCopyFailure((err) => fail(copyFailure(o, err)));
   try {
     for await (const batch of batches) {
       if (failure !== undefined) break;
@@ -63,7 +72,7 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
           // never released (its bytes may still be queued on a broken connection); the GC takes it.
           batch.release?.();
         } catch (err) {
-          fail(o.mapError(err, batch));
+          fail(mapped(err, batch));
         }
       });
       inflight.add(p);
@@ -74,10 +83,30 @@ export async function loadBatches<B extends EngineBatch>(batches: AsyncIterable<
     fail(err instanceof DataioError ? err : new DataioError('INPUT_READ', (err as Error).message, { cause: err }));
   } finally {
     await Promise.all(inflight);
+    if (o.streamed !== undefined) await endCopies(o, fail, failure !== undefined);
     await watcher.stop();
     o.signal?.removeEventListener('abort', interrupted);
   }
   if (failure !== undefined) throw failure;
+}
+
+/** Streamed: end the open COPYs (the watcher still watches: an end may wait on a sibling's row), or give them up after a failure. */
+async function endCopies<B extends EngineBatch>(o: EngineOptions<B>, fail: (err: DataioError) => void, failed: boolean): Promise<void> {
+  if (failed) {
+    o.pool.abortCopies(`${o.action} failed`);
+    return;
+  }
+  try {
+    o.streamed?.loaded(await o.pool.endCopies());
+  } catch (err) {
+    fail(copyFailure(o, err));
+  }
+}
+
+/** A streamed COPY's failure, found apart from any batch being sent: it names the batch itself. */
+function copyFailure<B extends EngineBatch>(o: EngineOptions<B>, err: unknown): DataioError {
+  if (err instanceof StreamedCopyError) return o.mapError(err.failure, err.batch as B);
+  return err instanceof DataioError ? err : new DataioError('DB_ERROR', `${o.action} failed: ${(err as Error).message}`, { cause: err });
 }
 
 /**

@@ -16,7 +16,8 @@ import { Batcher, type Batch } from '../cut/batcher.js';
 import { endOf, endsAtRecord, FileJoiner, lineOf } from '../cut/join-files.js';
 import { DelimitedRecords, EOL_BYTES } from '../cut/csv-records.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from '../cut/prologue.js';
-import { csvDialect, makeScanner, TEXT_DIALECT } from '../cut/scanner.js';
+import { CR, csvDialect, LF, makeScanner, TEXT_DIALECT, type Eol } from '../cut/scanner.js';
+import { endOfDataLine } from '../cut/end-marker.js';
 import type { InputSet } from '../read/inputs.js';
 import type { Format, Loader } from './format.js';
 import { inferTypes } from './infer.js';
@@ -147,7 +148,9 @@ export class DelimitedInput implements Format<Batch> {
       columns,
       copyOptions: copyOptionsSql(this.fmt, this.o.encoding),
       rejectsAs: { kind: 'copy', options: copyOptionsSql(this.fmt, this.o.encoding) },
-      batches: (batchSize, pass, joinFiles, ramp) => this.batches(batchSize, pass, joinFiles, ramp),
+      batches: (batchSize, pass, joinFiles, ramp) => this.batches(batchSize, pass, joinFiles, ramp, action),
+      // A batch joined from several files' ends has a COPY of its own.
+      streamLines: (batch) => (batch.segments !== undefined ? undefined : { lines: batch.lines, endsLine: endsWithLineEnd(batch, this.eols[batch.file] ?? null) }),
       progressBytes: (batch) => {
         const end = endOf(batch);
         return this.inputs.sizeBefore(end.file) + end.endOffset;
@@ -168,8 +171,25 @@ export class DelimitedInput implements Format<Batch> {
     };
   }
 
+  /**
+   * The text format: refuse an input line `\\.` with data after it (cut/end-marker.ts). A file's own
+   * last line may be one (a trailing end marker, as some tools write), unless the file's end shares a
+   * COPY with the next file's lines (`final`: nothing of this import comes after this batch in its COPY).
+   */
+  private refuseEndMarker(b: Batch, final: boolean, action: string): void {
+    if (this.o.format !== 'text') return;
+    const at = endOfDataLine(b.chunks);
+    if (at === -1) return;
+    if (final && at >= b.lines - (endsWithLineEnd(b, this.eols[b.file] ?? null) ? 1 : 0)) return;
+    const line = b.firstLine + at;
+    throw new DataioError('DATA_ERROR', `${action} failed: ${this.inputs.where(b.file, line)} holds only \\., which ends the data in PostgreSQL's text format: the lines after it would be left out`, {
+      hint: 'remove that line, or write it as \\\\. if it is a value',
+      line,
+    });
+  }
+
   /** Every input as batches, numbered over all of them; with `joinFiles`, small files' ends joined (join-files.ts). */
-  private async *batches(batchSize: number, pass: number, joinFiles: boolean, ramp: boolean): AsyncGenerator<Batch> {
+  private async *batches(batchSize: number, pass: number, joinFiles: boolean, ramp: boolean, action: string): AsyncGenerator<Batch> {
     let index = 0;
     const joiner = joinFiles && this.inputs.files.length > 1 ? new FileJoiner(batchSize) : undefined;
     for (let i = 0; i < this.inputs.files.length; i++) {
@@ -192,6 +212,7 @@ export class DelimitedInput implements Format<Batch> {
         });
         for await (const chunk of file.reader) {
           for (const b of batcher.push(chunk)) {
+            this.refuseEndMarker(b, false, action);
             index++;
             if (joiner === undefined) yield b;
             else yield* joiner.push(b);
@@ -199,6 +220,7 @@ export class DelimitedInput implements Format<Batch> {
         }
         const last = batcher.end();
         if (last) {
+          this.refuseEndMarker(last, joiner === undefined || i === this.inputs.files.length - 1, action);
           index++;
           if (joiner === undefined) yield last;
           else {
@@ -221,4 +243,14 @@ export class DelimitedInput implements Format<Batch> {
     for (const r of this.readers) await r.close().catch(() => undefined);
     this.readers.clear();
   }
+}
+
+/** Whether a batch's last byte ends a line (a file's last batch may end without a line ending). */
+export function endsWithLineEnd(batch: Pick<Batch, 'chunks'>, eol: Eol | null): boolean {
+  if (eol === null) return false;
+  for (let i = batch.chunks.length - 1; i >= 0; i--) {
+    const chunk = batch.chunks[i] as Buffer;
+    if (chunk.length > 0) return chunk[chunk.length - 1] === (eol === 'cr' ? CR : LF);
+  }
+  return false;
 }

@@ -8,6 +8,7 @@ import type { DataioError } from '../../errors.js';
 import type { TableInfo } from '../../pg/catalog.js';
 import type { BatchRecords, LoadableBatch } from '../load/batch-load.js';
 import type { RejectsAs, RejectsLayout } from '../load/rejects.js';
+import type { StreamLines } from '../load/streamed-copy.js';
 import type { ColumnDef } from './table.js';
 
 export interface Format<B extends LoadableBatch> {
@@ -42,4 +43,10 @@ export interface Loader<B extends LoadableBatch> {
   mapError(err: unknown, batch: B): DataioError;
   /** How far into the inputs a loaded batch ends, in bytes comparable with the inputs' total size. */
   progressBytes(batch: B): number;
+  /**
+   * How a batch goes into a COPY that other batches of its file share (load/streamed-copy.ts): the lines
+   * it holds and whether it ends at a line end; undefined: it needs a COPY of its own. A format without
+   * it loads every batch with a COPY of its own.
+   */
+  streamLines?(batch: B): StreamLines | undefined;
 }

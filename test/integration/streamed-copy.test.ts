@@ -1,0 +1,114 @@
+/**
+ * A connection's batches share one COPY (src/import/load/streamed-copy.ts), against real servers. A
+ * statement-level trigger counts the COPY statements the server ran: one per connection and input
+ * file (and per MAX_BATCHES batches) where the mode allows it, one per batch where it does not
+ * (staging). Rows exact, a failing line named exactly, nothing left behind; the text format's `\.`
+ * line refused.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { importInputs, type ImportResult } from '../../src/import/import.js';
+import { MAX_BATCHES } from '../../src/import/load/streamed-copy.js';
+import type { ConnectionTarget } from '../../src/pg/connect.js';
+import { DataioError } from '../../src/errors.js';
+import { scratch } from '../support/files.js';
+import { testServers, uniqueName } from '../support/env.js';
+import { importOptions, quietHooks } from '../support/import-options.js';
+
+const { file } = scratch('streamed');
+const hooks = quietHooks;
+const opts = importOptions;
+
+/** `n` CSV rows (a quoted newline in every 7th), ids from `from`; line `bad` (1-based data row) gets a bad id. */
+function csv(n: number, o: { from?: number; bad?: number; header?: boolean; finalNewline?: boolean } = {}): string {
+  const rows: string[] = o.header === false ? [] : ['id,note'];
+  for (let i = 0; i < n; i++) {
+    const id = (o.from ?? 1) + i;
+    rows.push(`${i + 1 === o.bad ? 'oops' : id},${id % 7 === 0 ? `"two\nlines ${id}"` : `note ${id}`}`);
+  }
+  return rows.join('\n') + (o.finalNewline === false ? '' : '\n');
+}
+
+for (const server of testServers()) {
+  describe(`batches sharing a COPY on ${server.name}`, () => {
+    const target: ConnectionTarget = { clientConfig: { connectionString: server.url }, display: server.name, local: true };
+    let client: pg.Client;
+    before(async () => {
+      client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+    });
+    after(async () => {
+      await client.end();
+    });
+
+    /** A table whose every INSERT or COPY statement adds a row to `<table>_stmts`. */
+    async function counted(): Promise<string> {
+      const t = uniqueName('sc');
+      await client.query(`CREATE TABLE ${t} (id int, note text);
+        CREATE TABLE ${t}_stmts (at timestamptz DEFAULT now());
+        CREATE FUNCTION ${t}_count() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${t}_stmts DEFAULT VALUES; RETURN NULL; END $$;
+        CREATE TRIGGER ${t}_count AFTER INSERT ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION ${t}_count();`);
+      return t;
+    }
+    const statements = async (t: string) => Number((await client.query(`SELECT count(*) AS n FROM ${t}_stmts`)).rows[0].n);
+    const rows = async (t: string) => Number((await client.query(`SELECT count(*) AS n FROM ${t}`)).rows[0].n);
+
+    it('runs one COPY per connection over many batches, with exact rows', async () => {
+      const input = file('many.csv', csv(20_000));
+      for (const workers of [1, 2]) {
+        const t = await counted();
+        const r: ImportResult = await importInputs(target, opts([input], t, workers, 8 * 1024), hooks);
+        assert.equal(r.rows, 20_000);
+        assert.equal(await rows(t), 20_000);
+        assert.ok(r.batches > 20, `${r.batches} batches`);
+        const n = await statements(t);
+        if (r.commit === 'staging') assert.equal(n, r.batches, 'staging commits each batch: a COPY each');
+        else assert.ok(n >= 1 && n <= r.workers, `${r.commit}, ${r.workers} workers: ${n} COPY statements for ${r.batches} batches`);
+      }
+    });
+
+    it(`ends a COPY after ${MAX_BATCHES} batches, and one per input file, a file without a final line ending included`, async () => {
+      const t = await counted();
+      const a = file('a.csv', csv(25_000, { finalNewline: false }));
+      const b = file('b.csv', csv(1_000, { from: 25_001 }));
+      const r = await importInputs(target, opts([a, b], t, 1, 1024), hooks);
+      assert.equal(r.rows, 26_000);
+      assert.deepEqual((await client.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id) AS lo, max(id) AS hi FROM ${t}`)).rows, [{ n: 26_000, d: 26_000, lo: 1, hi: 26_000 }]);
+      assert.ok(r.batches > MAX_BATCHES + 50 && r.batches < 2 * MAX_BATCHES, `${r.batches} batches`);
+      // a.csv: its batches over two COPYs (MAX_BATCHES, then the rest); b.csv: one of its own.
+      assert.equal(await statements(t), 3);
+    });
+
+    it('names the exact input line of a bad value in a late batch, and leaves nothing behind', async () => {
+      const input = file('bad.csv', csv(20_000, { bad: 18_765 }));
+      for (const workers of [1, 2]) {
+        const t = await counted();
+        await assert.rejects(importInputs(target, opts([input], t, workers, 8 * 1024), hooks), (err: unknown) => {
+          assert.ok(err instanceof DataioError);
+          // Line 1 is the header, and every 7th row before it spans two lines.
+          const line = 18_765 + 1 + Math.floor(18_764 / 7);
+          assert.match(err.message, new RegExp(`at input line ${line}, column id: invalid input syntax for type integer: "oops"`));
+          assert.equal(err.line, line);
+          return true;
+        });
+        assert.equal(await rows(t), 0);
+      }
+    });
+
+    it("refuses a text-format line that holds only \\., which would end the data; a trailing one is the file's end", async () => {
+      const t = uniqueName('st');
+      await client.query(`CREATE TABLE ${t} (id int, note text)`);
+      const lines = Array.from({ length: 3000 }, (_, i) => `${i + 1}\tn${i + 1}`);
+      const middle = file('mid.tsv', [...lines.slice(0, 2500), '\\.', ...lines.slice(2500)].join('\n') + '\n');
+      for (const workers of [1, 2]) {
+        await assert.rejects(importInputs(target, opts([middle], t, workers, 4096, 'tsv'), hooks), /input line 2501 holds only \\\., which ends the data/);
+        assert.equal(await rows(t), 0);
+      }
+      const trailing = file('end.tsv', [...lines, '\\.'].join('\n') + '\n');
+      const r = await importInputs(target, opts([trailing], t, 2, 4096, 'tsv'), hooks);
+      assert.equal(r.rows, 3000);
+      assert.equal(await rows(t), 3000);
+    });
+  });
+}
