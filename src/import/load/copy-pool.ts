@@ -34,7 +34,7 @@ interface Worker {
   broken: boolean;
   /** The connection ended (the server closed it, or the network failed). */
   lost: boolean;
-  /** The batch this connection is loading now, if any (streamed: the last one it sent). */
+  /** The batch this connection is loading now, if any (a streamed one only while it is being sent). */
   current: CopyWorkerBatch | undefined;
   /** Its open COPY, when batches are streamed (stream()). */
   copy: StreamedCopy<StreamableBatch> | undefined;
@@ -300,6 +300,7 @@ export class CopyPool {
     } catch (err) {
       throw this.failedOn(w, err);
     } finally {
+      w.current = undefined;
       this.release(w);
     }
   }
@@ -346,9 +347,12 @@ export class CopyPool {
     }
   }
 
-  /** Server process ids of the pool's connections ('import' transactions), with the batch each is loading now. */
+  /**
+   * Server process ids of the pool's connections ('import' transactions), with the batch each is
+   * loading now: not for a COPY that batches share, whose server may still be on any batch sent before.
+   */
   backends(): { pid: number; batch: CopyWorkerBatch | undefined }[] {
-    return this.all.flatMap((w) => (w.pid === undefined ? [] : [{ pid: w.pid, batch: w.current }]));
+    return this.all.flatMap((w) => (w.pid === undefined ? [] : [{ pid: w.pid, batch: w.copy === undefined ? w.current : undefined }]));
   }
 
   /**
