@@ -172,7 +172,7 @@ export class DelimitedInput implements Format<Batch> {
   }
 
   /**
-   * The text format: refuse an input line `\\.` with data after it (cut/end-marker.ts). A file's own
+   * The text format: refuse an input line `\.` with data after it (cut/end-marker.ts). A file's own
    * last line may be one (a trailing end marker, as some tools write), unless the file's end shares a
    * COPY with the next file's lines (`final`: nothing of this import comes after this batch in its COPY).
    */
