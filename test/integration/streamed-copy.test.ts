@@ -1,8 +1,8 @@
 /**
  * A connection's batches share one COPY (src/import/load/streamed-copy.ts), against real servers. A
- * statement-level trigger counts the COPY statements the server ran: one per connection and input
- * file (and per MAX_BATCHES batches) where the mode allows it, one per batch where it does not
- * (staging). Rows exact, a failing line named exactly, nothing left behind; the text format's `\.`
+ * statement-level trigger counts the COPY statements the server ran: one per connection (and per
+ * MAX_BATCHES batches, per line ending, and after a file without a final line ending) where the mode
+ * allows it, one per batch where it does not (staging). Rows exact, a failing line named exactly, nothing left behind; the text format's `\.`
  * line refused.
  */
 import assert from 'node:assert/strict';
@@ -68,7 +68,7 @@ for (const server of testServers()) {
       }
     });
 
-    it(`ends a COPY after ${MAX_BATCHES} batches, and one per input file, a file without a final line ending included`, async () => {
+    it(`ends a COPY after ${MAX_BATCHES} batches, and after a file without a final line ending`, async () => {
       const t = await counted();
       const a = file('a.csv', csv(25_000, { finalNewline: false }));
       const b = file('b.csv', csv(1_000, { from: 25_001 }));
@@ -76,8 +76,29 @@ for (const server of testServers()) {
       assert.equal(r.rows, 26_000);
       assert.deepEqual((await client.query(`SELECT count(*)::int AS n, count(DISTINCT id)::int AS d, min(id) AS lo, max(id) AS hi FROM ${t}`)).rows, [{ n: 26_000, d: 26_000, lo: 1, hi: 26_000 }]);
       assert.ok(r.batches > MAX_BATCHES + 50 && r.batches < 2 * MAX_BATCHES, `${r.batches} batches`);
-      // a.csv: its batches over two COPYs (MAX_BATCHES, then the rest); b.csv: one of its own.
+      // a.csv: its batches over two COPYs (MAX_BATCHES, then the rest, ended by its last line); b.csv: a third.
       assert.equal(await statements(t), 3);
+    });
+
+    it('lets the small files of one import share a COPY when their lines end alike, and names a bad line by its file', async () => {
+      const lf = Array.from({ length: 30 }, (_, i) => file(`s${String(i).padStart(2, '0')}.csv`, csv(100, { from: i * 100 + 1 })));
+      const crlf = file('s99.csv', csv(100, { from: 3001 }).replace(/\n/g, '\r\n'));
+      const t = await counted();
+      const r = await importInputs(target, opts([...lf, crlf], t, 1, 8 * 1024), hooks);
+      assert.equal(r.rows, 3100);
+      assert.deepEqual((await client.query(`SELECT count(DISTINCT id)::int AS d, min(id) AS lo, max(id) AS hi FROM ${t}`)).rows, [{ d: 3100, lo: 1, hi: 3100 }]);
+      // The 30 LF files' batches (small ones joined) in one COPY; the CRLF file in one of its own.
+      assert.equal(await statements(t), 2);
+      const bad = file('s15.csv', csv(100, { from: 1501, bad: 42 }));
+      // The header, 41 rows before the bad one, and a second line for each of them whose id is a multiple of 7.
+      const twoLineRowsBefore = Array.from({ length: 41 }, (_, k) => 1501 + k).filter((id) => id % 7 === 0).length;
+      const u = await counted();
+      await assert.rejects(importInputs(target, opts([...lf.slice(0, 15), bad, ...lf.slice(16)], u, 2, 8 * 1024), hooks), (err: unknown) => {
+        assert.ok(err instanceof DataioError);
+        assert.match(err.message, new RegExp(`at ${bad.replace(/[.]/g, '\\.')}, line ${42 + 1 + twoLineRowsBefore}, column id: invalid input syntax`));
+        return true;
+      });
+      assert.equal(await rows(u), 0);
     });
 
     it('names the exact input line of a bad value in a late batch, and leaves nothing behind', async () => {

@@ -39,6 +39,11 @@ export interface Batch {
    */
   segments?: readonly Segment[];
   /**
+   * A file's last batch that does not end where a record ends (inside a quoted field, or without a
+   * final line ending): nothing may follow it in a COPY.
+   */
+  endsInside?: boolean;
+  /**
    * Call once the batch's bytes are no longer needed (its COPY completed), so the read buffers they
    * live in can be reused; never while anything may still read them. Calling it again does nothing.
    */

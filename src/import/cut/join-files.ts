@@ -50,6 +50,7 @@ function join(a: Batch, b: Batch): Batch {
     lines: a.lines + b.lines,
     segments: [...(a.segments ?? [segmentOf(a)]), ...(b.segments ?? [segmentOf(b)])],
   };
+  if (b.endsInside === true) joined.endsInside = true;
   if (a.release !== undefined || b.release !== undefined) {
     joined.release = () => {
       a.release?.();

@@ -286,9 +286,9 @@ export class CopyPool {
     this.reached.add(this.targets[w.target]?.display ?? String(w.target));
     try {
       await this.begin(w);
-      if (w.copy !== undefined && !w.copy.accepts(batch)) await this.endCopy(w);
+      if (w.copy !== undefined && !w.copy.accepts(lines.group)) await this.endCopy(w);
       if (w.copy === undefined) {
-        const copy = new StreamedCopy<StreamableBatch>(w.client, sql, batch.file);
+        const copy = new StreamedCopy<StreamableBatch>(w.client, sql, lines.group);
         w.copy = copy;
         copy.finished.then(
           () => undefined,

@@ -1,15 +1,16 @@
 /**
  * One connection's COPY kept open across the batches it loads ('import' transactions, --on-error
- * abort): the batches of one input file go into it one after another, as `psql \copy` sends a whole
- * file, instead of a COPY statement each (about 2.3 ms per batch between one COPY's end and the next
+ * abort): its batches go into it one after another, as `psql \copy` sends a whole file, instead of a
+ * COPY statement each (about 2.3 ms per batch between one COPY's end and the next
  * one's start: 45 ms per worker over a 2M-row import here).
  *
  * The server numbers the lines of the whole COPY; a batch numbers its own. So the COPY remembers, for
  * each batch it took, how many lines came before it, and turns a failure's "line N" into the batch and
  * its own line (locate). A batch may go into a COPY only where the previous one ended at a line end (a
- * file's last batch may not: the COPY then ends after it) and only from the same file (files may differ
- * in line endings, which one COPY refuses to mix). A COPY takes at most MAX_BATCHES, so that what it
- * remembers stays small however large the input.
+ * file's last batch may not: the COPY then ends after it) and only with the same line ending (one COPY
+ * refuses to mix them; files may differ): batches of several files, and batches joined from several
+ * small files, share a COPY when their files end their lines alike. A COPY takes at most MAX_BATCHES,
+ * so that what it remembers stays small however large the input.
  */
 import type pg from 'pg';
 import { CopyIn } from '../../pg/copy-in.js';
@@ -20,6 +21,8 @@ import type { CopyWorkerBatch } from './copy-pool.js';
 export interface StreamLines {
   lines: number;
   endsLine: boolean;
+  /** Batches of one group may share a COPY (their files' line ending). */
+  group: string;
 }
 
 /** The rows a batch holds by its lines, for progress until its COPY tells (a last line without a line ending is a row too). */
@@ -27,10 +30,7 @@ export function rowsByLines(l: StreamLines): number {
   return l.lines + (l.endsLine ? 0 : 1);
 }
 
-export interface StreamableBatch extends CopyWorkerBatch {
-  /** The input file it comes from. */
-  file: number;
-}
+export type StreamableBatch = CopyWorkerBatch;
 
 /** After this many batches a COPY ends and the next batch opens another. */
 export const MAX_BATCHES = 256;
@@ -53,22 +53,22 @@ function described<B extends StreamableBatch>(batch: B): B {
 
 export class StreamedCopy<B extends StreamableBatch> {
   private readonly copy: CopyIn;
-  private readonly file: number;
+  private readonly group: string;
   /** The batches sent, with the COPY lines before each. */
   private readonly sent: { batch: B; before: number }[] = [];
   private lines = 0;
   /** Takes no more batches (the last one did not end at a line end, or it took MAX_BATCHES). */
   private full = false;
 
-  constructor(client: pg.Client, sql: string, file: number) {
+  constructor(client: pg.Client, sql: string, group: string) {
     this.copy = new CopyIn(sql);
-    this.file = file;
+    this.group = group;
     void client.query(this.copy as unknown as pg.QueryConfig);
   }
 
-  /** Whether `batch` may go into this COPY. */
-  accepts(batch: B): boolean {
-    return !this.full && batch.file === this.file && this.copy.failed === undefined;
+  /** Whether a batch of `group` may go into this COPY. */
+  accepts(group: string): boolean {
+    return !this.full && group === this.group && this.copy.failed === undefined;
   }
 
   /** This COPY takes no more batches: end it. */

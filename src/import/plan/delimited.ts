@@ -149,8 +149,11 @@ export class DelimitedInput implements Format<Batch> {
       copyOptions: copyOptionsSql(this.fmt, this.o.encoding),
       rejectsAs: { kind: 'copy', options: copyOptionsSql(this.fmt, this.o.encoding) },
       batches: (batchSize, pass, joinFiles, ramp) => this.batches(batchSize, pass, joinFiles, ramp, action),
-      // A batch joined from several files' ends has a COPY of its own.
-      streamLines: (batch) => (batch.segments !== undefined ? undefined : { lines: batch.lines, endsLine: endsWithLineEnd(batch, this.eols[batch.file] ?? null) }),
+      // Files (and the joined ends of small files: FileJoiner joins only alike ones) that end their lines alike share COPYs.
+      streamLines: (batch) => {
+        const eol = this.eols[batch.file] ?? null;
+        return { lines: batch.lines, endsLine: batch.endsInside !== true && endsWithLineEnd(batch, eol), group: eol ?? 'none' };
+      },
       progressBytes: (batch) => {
         const end = endOf(batch);
         return this.inputs.sizeBefore(end.file) + end.endOffset;
@@ -222,12 +225,12 @@ export class DelimitedInput implements Format<Batch> {
         if (last) {
           this.refuseEndMarker(last, joiner === undefined || i === this.inputs.files.length - 1, action);
           index++;
+          const eol = prologue.eol;
+          // Whether the file ends where a record ends: only then may another file's lines follow it in a COPY.
+          const clean = eol !== null && !batcher.inQuote && endsWithLineEnd(last, eol) && endsAtRecord(last, this.fmt.dialect, eol);
+          if (!clean) last.endsInside = true;
           if (joiner === undefined) yield last;
-          else {
-            const eol = prologue.eol;
-            const small = last.bytes < batchSize;
-            yield* joiner.push(last, { eol, clean: small && eol !== null && !batcher.inQuote && endsAtRecord(last, this.fmt.dialect, eol) });
-          }
+          else yield* joiner.push(last, { eol, clean: clean && last.bytes < batchSize });
         }
       } finally {
         this.readers.delete(file.reader);

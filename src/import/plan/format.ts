@@ -44,9 +44,9 @@ export interface Loader<B extends LoadableBatch> {
   /** How far into the inputs a loaded batch ends, in bytes comparable with the inputs' total size. */
   progressBytes(batch: B): number;
   /**
-   * How a batch goes into a COPY that other batches of its file share (load/streamed-copy.ts): the lines
-   * it holds and whether it ends at a line end; undefined: it needs a COPY of its own. A format without
-   * it loads every batch with a COPY of its own.
+   * How a batch goes into a COPY that other batches share (load/streamed-copy.ts): the lines it holds,
+   * whether it ends at a line end, which batches it may share one with; undefined: it needs a COPY of
+   * its own. A format without it loads every batch with a COPY of its own.
    */
   streamLines?(batch: B): StreamLines | undefined;
 }
