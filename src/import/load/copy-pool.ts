@@ -222,8 +222,13 @@ export class CopyPool {
     if (!w.adopted) void w.client.end().catch(() => undefined);
   }
 
-  private async acquire(): Promise<Worker> {
-    const w = this.idle.pop();
+  /**
+   * A free connection: the last one back, or (`oldest`) the one idle longest: a batch sent into a COPY
+   * that stays open is taken by the kernel at once, and the last one back would get every batch while
+   * the other connections wait (measured: 300 small files, 2 workers, all 24 batches on one connection).
+   */
+  private async acquire(oldest = false): Promise<Worker> {
+    const w = oldest ? this.idle.shift() : this.idle.pop();
     if (w) return w;
     if (this.all.length + this.opening < this.maxWorkers) {
       const fresh = await this.open();
@@ -281,7 +286,7 @@ export class CopyPool {
    * has loaded them: a failure found later goes to onCopyFailure's listener, and to endCopies().
    */
   async stream(batch: StreamableBatch, sql: string, lines: StreamLines): Promise<void> {
-    const w = await this.acquire();
+    const w = await this.acquire(true);
     w.current = batch;
     this.reached.add(this.targets[w.target]?.display ?? String(w.target));
     try {
