@@ -8,7 +8,7 @@
  * the kernel in one writev, not in a write each), and resolves once the socket has handed every byte to
  * the kernel: only then may the caller reuse the chunks' memory (read buffers), because until then the
  * socket may still hold pointers into it. end() sends CopyDone and resolves to the rows the COPY
- * loaded; fail() sends CopyFail. A server error ends the COPY: it rejects the end and every later send
+ * loaded; abort() sends CopyFail. A server error ends the COPY: it rejects the end and every later send
  * (PostgreSQL ignores the CopyData that was already on its way).
  *
  * pg-copy-streams (which the per-batch path uses) writes each chunk as a write of its own and reports
@@ -87,28 +87,17 @@ export class CopyIn {
     if (this.failure !== undefined) throw this.failure;
     if (this.ended) throw new Error('COPY data sent after its end');
     const socket = (this.connection as Connection).stream;
+    // An empty CopyData message is legal but says nothing: none is sent.
+    const parts = chunks.filter((c) => c.length > 0);
     const written = new Promise<void>((resolve, reject) => {
+      if (parts.length === 0) return resolve();
       socket.cork();
-      let last = -1;
-      for (let i = chunks.length - 1; i >= 0; i--) {
-        if ((chunks[i] as Buffer).length > 0) {
-          last = i;
-          break;
-        }
-      }
-      if (last === -1) {
-        socket.uncork();
-        resolve();
-        return;
-      }
-      for (let i = 0; i <= last; i++) {
-        const chunk = chunks[i] as Buffer;
-        if (chunk.length === 0) continue;
+      parts.forEach((chunk, i) => {
         socket.write(copyDataHeader(chunk.length));
         // Writes complete in order: the last one's callback says every byte went out.
-        if (i === last) socket.write(chunk, (err) => (err ? reject(err) : resolve()));
+        if (i === parts.length - 1) socket.write(chunk, (err) => (err ? reject(err) : resolve()));
         else socket.write(chunk);
-      }
+      });
       socket.uncork();
     });
     // A connection that fails never calls back: the COPY's failure says so first.

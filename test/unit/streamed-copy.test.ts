@@ -63,22 +63,22 @@ describe('a shared COPY, byte by byte', () => {
 
 describe("the text format's end-of-data line", () => {
   it('is found as a whole line only, with any line ending, also split over chunks', () => {
-    assert.equal(endOfDataLine(b('1\n2\n')), -1);
-    assert.equal(endOfDataLine(b('\\.\n2\n')), 0);
-    assert.equal(endOfDataLine(b('1\n2\n\\.\n3\n')), 2);
-    assert.equal(endOfDataLine(b('1\r\n2\r\n\\.\r\n3\r\n')), 2);
-    assert.equal(endOfDataLine(b('1\r2\r\\.\r3\r')), 2);
-    assert.equal(endOfDataLine(b('1\n2\n\\.')), 2, 'the last line without a line ending');
-    assert.equal(endOfDataLine(b('1\n2\n\\', '.\n3\n')), 2, 'split after the backslash');
-    assert.equal(endOfDataLine(b('1\n2\n', '\\.', '\n3\n')), 2, 'a chunk of its own');
-    assert.equal(endOfDataLine(b('1\n2', '\n\\.\n')), 2, 'the line ending in the chunk before');
+    assert.equal(endOfDataLine(b('1\n2\n'), 'lf'), -1);
+    assert.equal(endOfDataLine(b('\\.\n2\n'), 'lf'), 0);
+    assert.equal(endOfDataLine(b('1\n2\n\\.\n3\n'), 'lf'), 2);
+    assert.equal(endOfDataLine(b('1\r\n2\r\n\\.\r\n3\r\n'), 'crlf'), 2);
+    assert.equal(endOfDataLine(b('1\r2\r\\.\r3\r'), 'cr'), 2);
+    assert.equal(endOfDataLine(b('1\n2\n\\.'), 'lf'), 2, 'the last line without a line ending');
+    assert.equal(endOfDataLine(b('1\n2\n\\', '.\n3\n'), 'lf'), 2, 'split after the backslash');
+    assert.equal(endOfDataLine(b('1\n2\n', '\\.', '\n3\n'), 'lf'), 2, 'a chunk of its own');
+    assert.equal(endOfDataLine(b('1\n2', '\n\\.\n'), 'lf'), 2, 'the line ending in the chunk before');
   });
 
   it('is not a value that holds it, nor an escaped backslash', () => {
-    assert.equal(endOfDataLine(b('a\\.\n')), -1);
-    assert.equal(endOfDataLine(b('\\.a\n')), -1);
-    assert.equal(endOfDataLine(b('\\\\.\n')), -1);
-    assert.equal(endOfDataLine(b('x\t\\.\n')), -1);
-    assert.equal(endOfDataLine(b('\\N\t\\\\\n\\.x\n')), -1);
+    assert.equal(endOfDataLine(b('a\\.\n'), 'lf'), -1);
+    assert.equal(endOfDataLine(b('\\.a\n'), 'lf'), -1);
+    assert.equal(endOfDataLine(b('\\\\.\n'), 'lf'), -1);
+    assert.equal(endOfDataLine(b('x\t\\.\n'), 'lf'), -1);
+    assert.equal(endOfDataLine(b('\\N\t\\\\\n\\.x\n'), 'lf'), -1);
   });
 });

@@ -4,16 +4,16 @@
  * takes several batches (load/streamed-copy.ts), the rest of them. So an input line `\.` with anything
  * after it is refused before it is sent. (A value `\.` is written `\\.` in that format.)
  */
+import { countLines, CR, LF, type Eol } from './scanner.js';
+
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
-const LF = 0x0a;
-const CR = 0x0d;
 
 /**
- * Where the first line that holds only `\.` is in `chunks` (which begin at a line start): its 0-based
- * line number within them (line endings LF, CR LF or CR), or -1 when there is none.
+ * Where the first line that holds only `\.` is in `chunks` (which begin at a line start, and end their
+ * lines with `eol`): its 0-based line number within them, or -1 when there is none.
  */
-export function endOfDataLine(chunks: readonly Buffer[]): number {
+export function endOfDataLine(chunks: readonly Buffer[], eol: Eol | null): number {
   const byteAt = (c: number, i: number): number | undefined => {
     // The byte i positions from the start of chunk c (i may run into the neighbouring chunks).
     while (c < chunks.length && i >= (chunks[c] as Buffer).length) {
@@ -34,25 +34,10 @@ export function endOfDataLine(chunks: readonly Buffer[]): number {
       if (byteAt(c, at + 1) !== DOT) continue;
       const after = byteAt(c, at + 2);
       if (after !== undefined && after !== LF && after !== CR) continue;
-      return linesBefore(chunks, c, at);
+      let lines = countLines(chunk.subarray(0, at), eol);
+      for (let k = 0; k < c; k++) lines += countLines(chunks[k] as Buffer, eol);
+      return lines;
     }
   }
   return -1;
-}
-
-/** Line endings before position `at` of chunk `c` (CR LF counts once). */
-function linesBefore(chunks: readonly Buffer[], c: number, at: number): number {
-  let n = 0;
-  let prev = -1;
-  for (let k = 0; k <= c; k++) {
-    const chunk = chunks[k] as Buffer;
-    const end = k === c ? at : chunk.length;
-    for (let i = 0; i < end; i++) {
-      const b = chunk[i] as number;
-      if (b === LF && prev !== CR) n++;
-      else if (b === CR) n++;
-      prev = b;
-    }
-  }
-  return n;
 }

@@ -181,9 +181,10 @@ export class DelimitedInput implements Format<Batch> {
    */
   private refuseEndMarker(b: Batch, final: boolean, action: string): void {
     if (this.o.format !== 'text') return;
-    const at = endOfDataLine(b.chunks);
+    const eol = this.eols[b.file] ?? null;
+    const at = endOfDataLine(b.chunks, eol);
     if (at === -1) return;
-    if (final && at >= b.lines - (endsWithLineEnd(b, this.eols[b.file] ?? null) ? 1 : 0)) return;
+    if (final && at >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0)) return;
     const line = b.firstLine + at;
     throw new DataioError('DATA_ERROR', `${action} failed: ${this.inputs.where(b.file, line)} holds only \\., which ends the data in PostgreSQL's text format: the lines after it would be left out`, {
       hint: 'remove that line, or write it as \\\\. if it is a value',
@@ -226,9 +227,11 @@ export class DelimitedInput implements Format<Batch> {
           this.refuseEndMarker(last, joiner === undefined || i === this.inputs.files.length - 1, action);
           index++;
           const eol = prologue.eol;
-          // Whether the file ends where a record ends: only then may another file's lines follow it in a COPY.
-          const clean = eol !== null && !batcher.inQuote && endsWithLineEnd(last, eol) && endsAtRecord(last, this.fmt.dialect, eol);
-          if (!clean) last.endsInside = true;
+          // Whether the file ends where a record ends: only then may the next file's lines follow it (in
+          // a joined batch, or in a shared COPY). With one input nothing follows: no need to scan.
+          const several = this.inputs.files.length > 1;
+          const clean = several && eol !== null && !batcher.inQuote && endsWithLineEnd(last, eol) && endsAtRecord(last, this.fmt.dialect, eol);
+          if (several && !clean) last.endsInside = true;
           if (joiner === undefined) yield last;
           else yield* joiner.push(last, { eol, clean: clean && last.bytes < batchSize });
         }
