@@ -29,7 +29,7 @@ export async function runImport<B extends LoadableBatch>(target: ConnectionTarge
     const create = early !== undefined ? await early : await format.shape(job.wantsNewTable);
     const mode = await job.chooseMode(create);
     const prepared = await job.prepare(mode);
-    const loader = await format.bind(job.client, prepared.table, prepared.created);
+    const loader = await format.bind(job.client, prepared.table, prepared.created, job.serverVersion);
     await job.ready(mode, loader);
     do await job.load(mode, loader);
     while (await job.again(mode));

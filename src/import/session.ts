@@ -93,6 +93,11 @@ export class ImportJob<B extends LoadableBatch> {
     return this.coordinator;
   }
 
+  /** The server's server_version_num. */
+  get serverVersion(): number {
+    return this.server.version;
+  }
+
   private get server(): ServerFacts {
     if (this.facts === undefined) throw new DataioError('INTERNAL', 'the import is not connected');
     return this.facts;

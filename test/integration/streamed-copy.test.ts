@@ -2,8 +2,8 @@
  * A connection's batches share one COPY (src/import/load/streamed-copy.ts), against real servers. A
  * statement-level trigger counts the COPY statements the server ran: one per connection (and per
  * MAX_BATCHES batches, per line ending, and after a file without a final line ending) where the mode
- * allows it, one per batch where it does not (staging). Rows exact, a failing line named exactly, nothing left behind; the text format's `\.`
- * line refused.
+ * allows it, one per batch where it does not (staging). Rows exact, a failing line named exactly, nothing left behind; a `\.`
+ * that would end the data on that server refused (the text format; CSV before PostgreSQL 18).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -130,6 +130,50 @@ for (const server of testServers()) {
       const r = await importInputs(target, opts([trailing], t, 2, 4096, 'tsv'), hooks);
       assert.equal(r.rows, 3000);
       assert.equal(await rows(t), 3000);
+    });
+
+    const version = async () => Number((await client.query('SHOW server_version_num')).rows[0].server_version_num);
+
+    it('refuses a text-format line ending with \\. before PostgreSQL 18 (which would end the data there), nothing lost either way', async () => {
+      const t = uniqueName('st');
+      await client.query(`CREATE TABLE ${t} (id int, note text)`);
+      const lines = Array.from({ length: 3000 }, (_, i) => `${i + 1}\tn${i + 1}`);
+      const input = file('tail.tsv', [...lines.slice(0, 1500), '1501\tends \\\\ then \\.', ...lines.slice(1501)].join('\n') + '\n');
+      const old = (await version()) < 180000;
+      for (const workers of [1, 2]) {
+        // PostgreSQL 18 refuses it itself ("not alone on its line"); 15 would load 1,501 rows and say so.
+        await assert.rejects(importInputs(target, opts([input], t, workers, 4096, 'tsv'), hooks), old ? /input line 1501 ends with \\\., which ends the data in PostgreSQL's text format before version 18/ : /line 1501/);
+        assert.equal(await rows(t), 0);
+      }
+      // An escaped backslash before the dot is a value on every server.
+      const escaped = file('escaped.tsv', [...lines.slice(0, 1500), '1501\tends \\\\.', ...lines.slice(1501)].join('\n') + '\n');
+      assert.equal((await importInputs(target, opts([escaped], t, 2, 4096, 'tsv'), hooks)).rows, 3000);
+      assert.equal((await client.query(`SELECT note FROM ${t} WHERE id = 1501`)).rows[0].note, 'ends \\.');
+    });
+
+    it('refuses a CSV record that is only \\. before PostgreSQL 18 (where it ends the data), loads it as a value from 18 on; a quoted line \\. is a value everywhere', async () => {
+      const t = uniqueName('st');
+      await client.query(`CREATE TABLE ${t} (v text)`);
+      const values = Array.from({ length: 3000 }, (_, i) => (i % 11 === 0 ? `"two\nlines ${i}"` : `v${i}`));
+      const input = file('dot.csv', ['v', ...values.slice(0, 2000), '\\.', ...values.slice(2000)].join('\n') + '\n');
+      const old = (await version()) < 180000;
+      // The header, 2,000 values (some of two lines), then it.
+      const line = 1 + 2000 + values.slice(0, 2000).filter((v) => v.includes('\n')).length + 1;
+      for (const workers of [1, 2]) {
+        if (old) {
+          await assert.rejects(importInputs(target, opts([input], t, workers, 4096, 'csv'), hooks), new RegExp(`input line ${line} holds only \\\\\\., which ends the data in CSV on PostgreSQL 17 and older`));
+          assert.equal(await rows(t), 0);
+        } else {
+          assert.equal((await importInputs(target, opts([input], t, workers, 4096, 'csv'), hooks)).rows, 3001);
+          assert.equal(await rows(t), 3001);
+          await client.query(`TRUNCATE ${t}`);
+        }
+      }
+      // Inside a quoted value, a line \. is data on every server.
+      const quoted = file('quoted.csv', ['v', ...values.slice(0, 2000), '"x\n\\.\ny"', ...values.slice(2000)].join('\n') + '\n');
+      assert.equal((await importInputs(target, opts([quoted], t, 2, 4096, 'csv'), hooks)).rows, 3001);
+      assert.equal(await rows(t), 3001);
+      assert.equal((await client.query(`SELECT count(*) AS n FROM ${t} WHERE v = E'x\\n\\\\.\\ny'`)).rows[0].n, '1');
     });
   });
 }

@@ -1,11 +1,10 @@
 /**
  * The pure parts of a COPY shared by several batches: the CopyData header, the row count of the
  * CommandComplete tag, a server error's line renumbered for the batch that holds it, whether a batch
- * ends at a line end, and the text format's end-of-data line found in a batch's chunks.
+ * ends at a line end.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { endOfDataLine } from '../../src/import/cut/end-marker.js';
 import { rowsByLines } from '../../src/import/load/streamed-copy.js';
 import { endsWithLineEnd } from '../../src/import/plan/delimited.js';
 import { copyDataHeader, copyRowCount } from '../../src/pg/copy-in.js';
@@ -58,27 +57,5 @@ describe('a shared COPY, byte by byte', () => {
   it('counts a last line without a line ending as a row', () => {
     assert.equal(rowsByLines({ lines: 10, endsLine: true, group: 'lf' }), 10);
     assert.equal(rowsByLines({ lines: 10, endsLine: false, group: 'lf' }), 11);
-  });
-});
-
-describe("the text format's end-of-data line", () => {
-  it('is found as a whole line only, with any line ending, also split over chunks', () => {
-    assert.equal(endOfDataLine(b('1\n2\n'), 'lf'), -1);
-    assert.equal(endOfDataLine(b('\\.\n2\n'), 'lf'), 0);
-    assert.equal(endOfDataLine(b('1\n2\n\\.\n3\n'), 'lf'), 2);
-    assert.equal(endOfDataLine(b('1\r\n2\r\n\\.\r\n3\r\n'), 'crlf'), 2);
-    assert.equal(endOfDataLine(b('1\r2\r\\.\r3\r'), 'cr'), 2);
-    assert.equal(endOfDataLine(b('1\n2\n\\.'), 'lf'), 2, 'the last line without a line ending');
-    assert.equal(endOfDataLine(b('1\n2\n\\', '.\n3\n'), 'lf'), 2, 'split after the backslash');
-    assert.equal(endOfDataLine(b('1\n2\n', '\\.', '\n3\n'), 'lf'), 2, 'a chunk of its own');
-    assert.equal(endOfDataLine(b('1\n2', '\n\\.\n'), 'lf'), 2, 'the line ending in the chunk before');
-  });
-
-  it('is not a value that holds it, nor an escaped backslash', () => {
-    assert.equal(endOfDataLine(b('a\\.\n'), 'lf'), -1);
-    assert.equal(endOfDataLine(b('\\.a\n'), 'lf'), -1);
-    assert.equal(endOfDataLine(b('\\\\.\n'), 'lf'), -1);
-    assert.equal(endOfDataLine(b('x\t\\.\n'), 'lf'), -1);
-    assert.equal(endOfDataLine(b('\\N\t\\\\\n\\.x\n'), 'lf'), -1);
   });
 });

@@ -1,19 +1,44 @@
 /**
- * PostgreSQL's text format (dataio's TSV) reads a line that holds only `\.` as the end of the data and
- * ignores whatever follows it in that COPY, without an error: the rest of the batch, or, where one COPY
- * takes several batches (load/streamed-copy.ts), the rest of them. So an input line `\.` with anything
- * after it is refused before it is sent. (A value `\.` is written `\\.` in that format.)
+ * `\.` followed by a line ending is PostgreSQL's end-of-data marker in `COPY … FROM STDIN`: the server
+ * stops reading there and ignores whatever follows in that COPY, without an error: the rest of the
+ * batch, or, where one COPY takes several batches (load/streamed-copy.ts), the rest of them. Which
+ * `\.` counts depends on the format and the server (CopyReadLineText in copyfromparse.c):
+ *  - text format (dataio's TSV), PostgreSQL 18 and later: a line that holds only `\.` (`\.` elsewhere
+ *    is an error there, nothing lost);
+ *  - text format before 18: any `\.` and line ending, at the end of a longer line too (`2\t\.`: the
+ *    row `2` and an empty value is loaded, the lines after it are not), unless its backslash is
+ *    itself escaped (`\\.`);
+ *  - CSV before 18: a record that is only `\.` (a line `\.` inside a quoted value is data); 18 and
+ *    later read it as data.
+ * So such an input line is refused before it is sent. (A value `\.` is written `\\.` in the text
+ * format, `"\."` in CSV.)
  */
-import { countLines, CR, LF, type Eol } from './scanner.js';
+import { countLines, CR, LF, makeScanner, type Dialect, type Eol } from './scanner.js';
 
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
 
+/** Which `\.` ends the data (see above); undefined: none does. */
+export type EndMarkerRule = 'line' | 'line-end' | 'record';
+
+/** The rule of a server (server_version_num) for a format. */
+export function endMarkerRule(format: 'csv' | 'text', serverVersion: number): EndMarkerRule | undefined {
+  if (format === 'text') return serverVersion >= 180000 ? 'line' : 'line-end';
+  return serverVersion >= 180000 ? undefined : 'record';
+}
+
+export interface EndMarker {
+  /** Its 0-based line number within the chunks. */
+  line: number;
+  /** The line holds only `\.` (not so: a longer line ending with it, under 'line-end'). */
+  alone: boolean;
+}
+
 /**
- * Where the first line that holds only `\.` is in `chunks` (which begin at a line start, and end their
- * lines with `eol`): its 0-based line number within them, or -1 when there is none.
+ * The first `\.` in `chunks` (which begin at a record start, and end their lines with `eol`) that ends
+ * the data under `rule`, or undefined. `dialect` is the CSV dialect ('record' finds record starts with it).
  */
-export function endOfDataLine(chunks: readonly Buffer[], eol: Eol | null): number {
+export function endOfData(chunks: readonly Buffer[], eol: Eol | null, rule: EndMarkerRule, dialect?: Dialect): EndMarker | undefined {
   const byteAt = (c: number, i: number): number | undefined => {
     // The byte i positions from the start of chunk c (i may run into the neighbouring chunks).
     while (c < chunks.length && i >= (chunks[c] as Buffer).length) {
@@ -26,18 +51,56 @@ export function endOfDataLine(chunks: readonly Buffer[], eol: Eol | null): numbe
     }
     return c < 0 || c >= chunks.length ? undefined : (chunks[c] as Buffer)[i];
   };
-  for (let c = 0; c < chunks.length; c++) {
+  const isEol = (b: number | undefined) => b === LF || b === CR;
+  let records: RecordStarts | undefined;
+  let before = 0; // bytes in the chunks before chunk c
+  for (let c = 0; c < chunks.length; before += (chunks[c] as Buffer).length, c++) {
     const chunk = chunks[c] as Buffer;
     for (let at = chunk.indexOf(BACKSLASH); at !== -1; at = chunk.indexOf(BACKSLASH, at + 1)) {
-      const before = byteAt(c, at - 1);
-      if (before !== undefined && before !== LF && before !== CR) continue;
       if (byteAt(c, at + 1) !== DOT) continue;
       const after = byteAt(c, at + 2);
-      if (after !== undefined && after !== LF && after !== CR) continue;
+      if (after !== undefined && !isEol(after)) continue;
+      const prev = byteAt(c, at - 1);
+      const alone = prev === undefined || isEol(prev);
+      if (rule === 'line-end') {
+        // Not when this backslash is escaped: an odd run of backslashes before it.
+        let run = 0;
+        while (byteAt(c, at - 1 - run) === BACKSLASH) run++;
+        if (run % 2 === 1) continue;
+      } else if (!alone) continue;
+      if (rule === 'record') {
+        records ??= new RecordStarts(chunks, dialect as Dialect, eol);
+        if (!records.startsAt(before + at)) continue;
+      }
       let lines = countLines(chunk.subarray(0, at), eol);
       for (let k = 0; k < c; k++) lines += countLines(chunks[k] as Buffer, eol);
-      return lines;
+      return { line: lines, alone };
     }
   }
-  return -1;
+  return undefined;
+}
+
+/** Whether an offset of the chunks is where a CSV record starts (asked in increasing order). */
+class RecordStarts {
+  private readonly buf: Buffer;
+  private readonly scanner;
+  private pos = 0;
+
+  constructor(chunks: readonly Buffer[], dialect: Dialect, eol: Eol | null) {
+    // Only built where a line `\.` is there at all: rare, so the copy does not matter.
+    this.buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    this.scanner = makeScanner(dialect, eol ?? 'lf');
+  }
+
+  startsAt(offset: number): boolean {
+    while (this.pos < offset) {
+      const end = this.scanner.findEnd(this.buf, this.pos);
+      if (end === -1) {
+        this.pos = this.buf.length;
+        break;
+      }
+      this.pos = end;
+    }
+    return this.pos === offset;
+  }
 }

@@ -17,7 +17,7 @@ import { endOf, endsAtRecord, FileJoiner, lineOf } from '../cut/join-files.js';
 import { DelimitedRecords, EOL_BYTES } from '../cut/csv-records.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from '../cut/prologue.js';
 import { CR, csvDialect, LF, makeScanner, TEXT_DIALECT, type Eol } from '../cut/scanner.js';
-import { endOfDataLine } from '../cut/end-marker.js';
+import { endMarkerRule, endOfData, type EndMarkerRule } from '../cut/end-marker.js';
 import type { InputSet } from '../read/inputs.js';
 import type { Format, Loader } from './format.js';
 import { inferTypes } from './infer.js';
@@ -101,6 +101,8 @@ export class DelimitedInput implements Format<Batch> {
   /** Each file's line ending (a batch's records are cut with its file's). */
   private readonly eols: (Prologue['eol'] | undefined)[] = [];
   private readonly readers = new Set<ChunkReader>();
+  /** Which `\.` ends the data on the server (cut/end-marker.ts): known once bound. */
+  private endMarker: EndMarkerRule | undefined;
 
   constructor(o: DelimitedOptions, inputs: InputSet, pool?: SlabPool) {
     this.o = o;
@@ -138,7 +140,8 @@ export class DelimitedInput implements Format<Batch> {
     return names.map((name, i) => ({ name, type: types[i] ?? 'text' }));
   }
 
-  async bind(_client: pg.Client, table: TableInfo, created: boolean): Promise<Loader<Batch>> {
+  async bind(_client: pg.Client, table: TableInfo, created: boolean, serverVersion: number): Promise<Loader<Batch>> {
+    this.endMarker = endMarkerRule(this.fmt.kind, serverVersion);
     const prologue = this.firstPrologue as Prologue;
     const given = this.o.columns ?? prologue.header;
     const columns = given === undefined ? undefined : created ? [...given] : matchColumns(given, table);
@@ -175,19 +178,33 @@ export class DelimitedInput implements Format<Batch> {
   }
 
   /**
-   * The text format: refuse an input line `\.` with data after it (cut/end-marker.ts). A file's own
-   * last line may be one (a trailing end marker, as some tools write), unless the file's end shares a
-   * COPY with the next file's lines (`final`: nothing of this import comes after this batch in its COPY).
+   * Refuse an input line whose `\.` would end the data on this server (cut/end-marker.ts). A file's own
+   * last line may be only `\.` (a trailing end marker, as some tools write), unless the file's end
+   * shares a COPY with the next file's lines (`final`: nothing of this import comes after this batch in
+   * its COPY).
    */
   private refuseEndMarker(b: Batch, final: boolean, action: string): void {
-    if (this.o.format !== 'text') return;
+    if (this.endMarker === undefined) return;
     const eol = this.eols[b.file] ?? null;
-    const at = endOfDataLine(b.chunks, eol);
-    if (at === -1) return;
-    if (final && at >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0)) return;
-    const line = b.firstLine + at;
-    throw new DataioError('DATA_ERROR', `${action} failed: ${this.inputs.where(b.file, line)} holds only \\., which ends the data in PostgreSQL's text format: the lines after it would be left out`, {
-      hint: 'remove that line, or write it as \\\\. if it is a value',
+    const found = endOfData(b.chunks, eol, this.endMarker, this.fmt.dialect);
+    if (found === undefined) return;
+    if (found.alone && final && found.line >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0)) return;
+    const line = b.firstLine + found.line;
+    const where = this.inputs.where(b.file, line);
+    if (this.fmt.kind === 'csv') {
+      throw new DataioError('DATA_ERROR', `${action} failed: ${where} holds only \\., which ends the data in CSV on PostgreSQL 17 and older: the rows after it would be left out`, {
+        hint: 'remove that line, or quote it ("\\.") if it is a value',
+        line,
+      });
+    }
+    if (found.alone) {
+      throw new DataioError('DATA_ERROR', `${action} failed: ${where} holds only \\., which ends the data in PostgreSQL's text format: the lines after it would be left out`, {
+        hint: 'remove that line, or write it as \\\\. if it is a value',
+        line,
+      });
+    }
+    throw new DataioError('DATA_ERROR', `${action} failed: ${where} ends with \\., which ends the data in PostgreSQL's text format before version 18: the lines after it would be left out`, {
+      hint: 'a backslash in a value is written \\\\ in that format',
       line,
     });
   }

@@ -14,8 +14,8 @@ import type { ColumnDef } from './table.js';
 export interface Format<B extends LoadableBatch> {
   /** Read the start of the first input; with `create`, the columns (and types) a new table would get. */
   shape(create: boolean): Promise<ColumnDef[] | undefined>;
-  /** The table is known: how to load it. */
-  bind(client: pg.Client, table: TableInfo, created: boolean): Promise<Loader<B>>;
+  /** The table is known: how to load it (into a server of this server_version_num). */
+  bind(client: pg.Client, table: TableInfo, created: boolean, serverVersion: number): Promise<Loader<B>>;
   /** Close what is still open (an import that failed while reading). */
   close(): Promise<void>;
 }
