@@ -291,7 +291,10 @@ export class ImportJob<B extends LoadableBatch> {
     const columns = loader.columns === undefined ? '' : ` (${loader.columns.map(quoteIdent).join(', ')})`;
     this.copySql = mode.copySql(columns, loader.copyOptions);
     // A connection's batches share one COPY where the mode runs nothing between them (streamed-copy.ts).
-    this.shared = mode.sharedCopy && this.o.onError === 'abort' && loader.streamLines !== undefined;
+    // Not under a statement_timeout: it applies to a COPY as one statement, and the server may still be
+    // loading what the kernel took long ago (a slow table: tests), so a client cannot keep a shared
+    // COPY within it. Each batch is then a COPY of its own, as psql's \copy of that batch would be.
+    this.shared = mode.sharedCopy && this.o.onError === 'abort' && loader.streamLines !== undefined && this.server.statementTimeoutMs === 0;
     if (this.shared && this.o.batchSize === 'auto') this.batchSize = Math.min(this.batchSize, SHARED_COPY_BATCH_SIZE);
     if (mode.name === 'one connection') {
       // One connection does everything: the coordinator's own, in the transaction its mode began.

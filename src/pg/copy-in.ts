@@ -119,7 +119,7 @@ export class CopyIn {
   abort(message: string): void {
     if (this.ended || this.failure !== undefined) return;
     this.ended = true;
-    if (this.connection === undefined) return;
+    // Also a COPY still queued behind another query on its connection: it fails as soon as it starts.
     this.ready.then(() => this.connection?.sendCopyFail(message), () => undefined);
   }
 

@@ -21,6 +21,8 @@ import { holderFrom, HOLDER_SELECT, type Holder, type HolderRow } from './lease.
 export interface ServerFacts {
   /** server_version_num, e.g. 180001. */
   version: number;
+  /** This session's statement_timeout in milliseconds (0: none). */
+  statementTimeoutMs: number;
   maxPreparedTransactions: number;
   /** The citus extension is installed in this database. */
   citus: boolean;
@@ -57,7 +59,7 @@ export interface FactsWanted {
   primaryKey?: boolean | undefined;
 }
 
-type FactsRow = HolderRow & { version: number; mpt: number; citus: boolean; free: number | null; prepared: number; stagings: boolean; decisions: boolean | null };
+type FactsRow = HolderRow & { version: number; timeout_ms: number; mpt: number; citus: boolean; free: number | null; prepared: number; stagings: boolean; decisions: boolean | null };
 
 export async function serverFacts(client: pg.Client, want: FactsWanted = { connections: true }): Promise<ServerFacts> {
   const schema = quoteLiteral(SCHEMA);
@@ -67,6 +69,7 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
   const usable = `has_schema_privilege(to_regnamespace(${schema}), 'USAGE')`;
   const oidOf = (table: string) => `(SELECT c.oid FROM pg_class c WHERE c.relname = ${quoteLiteral(table)} AND c.relnamespace = to_regnamespace(${schema}))`;
   const facts = `SELECT current_setting('server_version_num')::int AS version,
+            (extract(epoch FROM current_setting('statement_timeout')::interval) * 1000)::float8 AS timeout_ms,
             current_setting('max_prepared_transactions')::int AS mpt,
             to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL AS citus,
             ${
@@ -92,6 +95,7 @@ export async function serverFacts(client: pg.Client, want: FactsWanted = { conne
   const row = first?.rows[0] as FactsRow;
   return {
     version: row.version,
+    statementTimeoutMs: row.timeout_ms,
     maxPreparedTransactions: row.mpt,
     citus: row.citus,
     freeConnections: row.free ?? undefined,

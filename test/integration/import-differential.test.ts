@@ -4,7 +4,7 @@
  * dataio fails and leaves the table untouched.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { importInputs } from '../../src/import/import.js';
 import { READ_CHUNK } from '../../src/io/input.js';
@@ -12,7 +12,7 @@ import type { ConnectionTarget } from '../../src/pg/connect.js';
 import { csvDialect, makeScanner } from '../../src/import/cut/scanner.js';
 import { generateCsv, rng } from '../support/csvgen.js';
 import { scratch } from '../support/files.js';
-import { testServers, uniqueName } from '../support/env.js';
+import { clientForSuite, testServers, uniqueName } from '../support/env.js';
 import { importOptions, quietHooks } from '../support/import-options.js';
 
 const { file: writeInput } = scratch('diff');
@@ -43,14 +43,8 @@ function damage(text: string, seed: number): string {
 for (const server of testServers()) {
   describe(`import matches server-side COPY on ${server.name}`, () => {
     const target: ConnectionTarget = { clientConfig: { connectionString: server.url }, display: server.name };
-    let client: pg.Client;
-    before(async () => {
-      client = new pg.Client({ connectionString: server.url });
-      await client.connect();
-    });
-    after(async () => {
-      await client.end();
-    });
+    let client!: pg.Client;
+    clientForSuite(server.url, (c) => (client = c));
 
     async function fresh(cols: number): Promise<string> {
       const t = uniqueName('d');

@@ -6,14 +6,14 @@
  * that would end the data on that server refused (the text format; CSV before PostgreSQL 18).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { importInputs, type ImportResult } from '../../src/import/import.js';
 import { MAX_BATCHES } from '../../src/import/load/streamed-copy.js';
 import type { ConnectionTarget } from '../../src/pg/connect.js';
 import { DataioError } from '../../src/errors.js';
 import { scratch } from '../support/files.js';
-import { testServers, uniqueName } from '../support/env.js';
+import { clientForSuite, testServers, uniqueName } from '../support/env.js';
 import { importOptions, quietHooks } from '../support/import-options.js';
 
 const { file } = scratch('streamed');
@@ -33,14 +33,8 @@ function csv(n: number, o: { from?: number; bad?: number; header?: boolean; fina
 for (const server of testServers()) {
   describe(`batches sharing a COPY on ${server.name}`, () => {
     const target: ConnectionTarget = { clientConfig: { connectionString: server.url }, display: server.name, local: true };
-    let client: pg.Client;
-    before(async () => {
-      client = new pg.Client({ connectionString: server.url });
-      await client.connect();
-    });
-    after(async () => {
-      await client.end();
-    });
+    let client!: pg.Client;
+    clientForSuite(server.url, (c) => (client = c));
 
     /** A table whose every INSERT or COPY statement adds a row to `<table>_stmts`. */
     async function counted(): Promise<string> {

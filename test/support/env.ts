@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { delimiter, dirname } from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 
 export interface TestServer {
@@ -99,5 +100,18 @@ export function runCli(args: string[], o: CliOptions = {}): Promise<CliResult> {
       const stdoutBytes = Buffer.concat(out);
       resolve({ code: code ?? -1, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
     });
+  });
+}
+
+/** Hand `use` a client of `url` for the tests of one describe(): connected before them, ended after. */
+export function clientForSuite(url: string, use: (client: pg.Client) => void): void {
+  let client: pg.Client | undefined;
+  before(async () => {
+    client = new pg.Client({ connectionString: url });
+    await client.connect();
+    use(client);
+  });
+  after(async () => {
+    await client?.end();
   });
 }
