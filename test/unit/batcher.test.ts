@@ -149,3 +149,35 @@ describe('findFirstRecord', () => {
     assert.deepEqual(findFirstRecord(Buffer.from('a,b'), d, true), { end: 3, eol: null });
   });
 });
+
+describe('Batcher.push', () => {
+  it('yields each batch as soon as it is cut, before scanning the rest of the chunk', () => {
+    const buf = Buffer.from(generateCsv(11, { rows: 5000, cols: 4, eol: '\n', finalNewline: true, bom: false, newlinesInQuotes: true }).text);
+    // The furthest byte of the chunk any scanner call has reached.
+    let furthest = 0;
+    const inner = makeScanner(csvDialect(), 'lf');
+    const scanner = {
+      findEnd: (chunk: Buffer, from: number) => {
+        const end = inner.findEnd(chunk, from);
+        furthest = Math.max(furthest, end === -1 ? chunk.length : end);
+        return end;
+      },
+      skip: (chunk: Buffer, from: number, to: number) => {
+        inner.skip(chunk, from, to);
+        furthest = Math.max(furthest, to);
+      },
+      get inQuote() {
+        return inner.inQuote;
+      },
+    };
+    const b = new Batcher({ batchSize: 4096, scanner, eol: 'lf', startOffset: 0, startLine: 1 });
+    const batches = b.push(buf)[Symbol.iterator]();
+    const first = batches.next().value as Batch;
+    assert.equal(furthest, first.endOffset, 'scanned no further than the first batch');
+    assert.ok(furthest < buf.length / 4);
+    const rest = [...batches];
+    assert.ok(rest.length > 4);
+    assert.equal(furthest, buf.length, 'then the whole chunk (its tail waits for the next one)');
+    assert.equal(b.end()?.endOffset, buf.length);
+  });
+});

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { countByte, simdAvailable, simdTried, WARM_UP } from '../../src/import/cut/byte-count.js';
 import { rng } from '../support/csvgen.js';
@@ -58,5 +59,28 @@ describe('countByte', () => {
       const view = base.subarray(off, off + 1024 * 1024 + 37);
       assert.equal(countByte(view, 0x0a), reference(view, 0x0a, 0, view.length));
     }
+  });
+
+  it('compiles the module in the background when a large input is coming, counting with the loop meanwhile', () => {
+    // A fresh process: this one made its module above.
+    const url = new URL('../../src/import/cut/byte-count.js', import.meta.url).href;
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { countByte, prepareSimd, simdTried } from ${JSON.stringify(url)};
+         const buf = Buffer.from('a\\nb"c\\n'.repeat(100000));
+         prepareSimd();
+         const before = [simdTried(), countByte(buf, 10)];
+         const t = Date.now();
+         while (!simdTried() && Date.now() - t < 5000) await new Promise((r) => setTimeout(r, 1));
+         console.log(JSON.stringify([...before, simdTried(), countByte(buf, 10), countByte(buf, 0x22)]));`,
+      ],
+      { encoding: 'utf8' },
+    );
+    // Not made at once (compiled on other threads), made soon, counting the same; the process counted
+    // far less than WARM_UP, so only prepareSimd can have made it.
+    assert.deepEqual(JSON.parse(out), [false, 200000, true, 200000, 100000]);
   });
 });

@@ -17,6 +17,7 @@ import { endOf, endsAtRecord, FileJoiner, lineOf } from '../cut/join-files.js';
 import { DelimitedRecords, EOL_BYTES } from '../cut/csv-records.js';
 import { readPrologue, type DelimitedFormat, type Prologue } from '../cut/prologue.js';
 import { CR, csvDialect, LF, makeScanner, TEXT_DIALECT, type Eol } from '../cut/scanner.js';
+import { prepareSimd } from '../cut/byte-count.js';
 import { endMarkerRule, endOfData, type EndMarkerRule } from '../cut/end-marker.js';
 import type { InputSet } from '../read/inputs.js';
 import type { Format, Loader } from './format.js';
@@ -35,6 +36,9 @@ export interface DelimitedOptions {
   create: boolean;
   sampleRows: number;
 }
+
+/** Above this many input bytes, the counting's WebAssembly is compiled ahead (cut/byte-count.ts). */
+const LARGE_INPUT = 1024 * 1024;
 
 export function delimitedFormat(o: DelimitedOptions): DelimitedFormat {
   const delimiter = o.delimiter ?? (o.format === 'text' ? '\t' : ',');
@@ -110,6 +114,9 @@ export class DelimitedInput implements Format<Batch> {
     this.inputs = inputs;
     this.pool = pool;
     if (!o.header && o.columns === undefined && o.create) throw usage('--create needs column names: give the input a header, or pass --columns');
+    // More than the first batches' worth (or a pipe's unknown size): the byte counting's fast path,
+    // compiled in the background while the import connects.
+    if ((inputs.totalSize ?? Infinity) > LARGE_INPUT) prepareSimd();
   }
 
   private async openFile(i: number, sample: boolean): Promise<OpenFile> {
