@@ -144,6 +144,16 @@ for (const server of testServers()) {
       const escaped = file('escaped.tsv', [...lines.slice(0, 1500), '1501\tends \\\\.', ...lines.slice(1501)].join('\n') + '\n');
       assert.equal((await importInputs(target, opts([escaped], t, 2, 4096, 'tsv'), hooks)).rows, 3000);
       assert.equal((await client.query(`SELECT note FROM ${t} WHERE id = 1501`)).rows[0].note, 'ends \\.');
+      // As a file's last line too (before 18 its value would lose the \.; 18 refuses it): said without lines after it.
+      await client.query(`TRUNCATE ${t}`);
+      const lastLine = file('last.tsv', [...lines.slice(0, 2999), '3000\tends \\.'].join('\n') + '\n');
+      const err = await importInputs(target, opts([lastLine], t, 2, 4096, 'tsv'), hooks).then(
+        () => assert.fail('imported'),
+        (e: unknown) => e as Error,
+      );
+      if (old) assert.match(err.message, /input line 3000 ends with \\\., which ends the data in PostgreSQL's text format before version 18$/);
+      else assert.match(err.message, /line 3000/);
+      assert.equal(await rows(t), 0);
     });
 
     it('refuses a CSV record that is only \\. before PostgreSQL 18 (where it ends the data), loads it as a value from 18 on; a quoted line \\. is a value everywhere', async () => {

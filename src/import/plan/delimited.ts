@@ -195,7 +195,8 @@ export class DelimitedInput implements Format<Batch> {
     const eol = this.eols[b.file] ?? null;
     const found = endOfData(b.chunks, eol, this.endMarker, this.fmt.dialect);
     if (found === undefined) return;
-    if (found.alone && final && found.line >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0)) return;
+    const last = final && found.line >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0);
+    if (found.alone && last) return;
     const line = b.firstLine + found.line;
     const where = this.inputs.where(b.file, line);
     if (this.fmt.kind === 'csv') {
@@ -210,7 +211,7 @@ export class DelimitedInput implements Format<Batch> {
         line,
       });
     }
-    throw new DataioError('DATA_ERROR', `${action} failed: ${where} ends with \\., which ends the data in PostgreSQL's text format before version 18: the lines after it would be left out`, {
+    throw new DataioError('DATA_ERROR', `${action} failed: ${where} ends with \\., which ends the data in PostgreSQL's text format before version 18${last ? '' : ': the lines after it would be left out'}`, {
       hint: 'a backslash in a value is written \\\\ in that format',
       line,
     });
