@@ -21,7 +21,7 @@ import { clientForSuite, testServers, uniqueName } from '../support/env.js';
 import { importOptions, quietHooks } from '../support/import-options.js';
 
 const { dir, file } = scratch('timeout');
-const TIMEOUT_MS = 800;
+const TIMEOUT_MS = 1000;
 
 function csv(from: number, n: number, header: boolean): string {
   const rows = header ? ['id,note'] : [];
@@ -51,16 +51,17 @@ for (const server of testServers()) {
     const count = async (sql: string) => Number((await client.query(sql)).rows[0].n);
 
     it('loads an import whose COPYs take longer than the timeout altogether, a COPY per batch', async () => {
-      // 1,200 rows at 1 ms each (pg_sleep takes 2 ms here): over 1 s of COPY on each of two connections.
-      const input = file('slow.csv', csv(1, 1200, true));
+      // 1,500 rows at 1 ms each (pg_sleep takes 2 ms here): 1.5 s of COPY or more on each of two
+      // connections; a batch (2 KB, some 135 rows) well within the timeout, even on a slow day.
+      const input = file('slow.csv', csv(1, 1500, true));
       for (const workers of [1, 2]) {
         const t = await slowTable(1);
-        const r = await importInputs(target, importOptions([input], t, workers, 4096), quietHooks);
-        assert.equal(r.rows, 1200);
-        assert.equal(await count(`SELECT count(DISTINCT id) AS n FROM ${t}`), 1200);
-        // A COPY per batch of 4 KB or less.
+        const r = await importInputs(target, importOptions([input], t, workers, 2048), quietHooks);
+        assert.equal(r.rows, 1500);
+        assert.equal(await count(`SELECT count(DISTINCT id) AS n FROM ${t}`), 1500);
+        // A COPY per batch of 2 KB or less.
         const copies = await count(`SELECT count(*) AS n FROM ${t}_stmts`);
-        assert.ok(copies >= Math.floor(statSync(input).size / 4096), `a COPY per batch, not ${copies}`);
+        assert.ok(copies >= Math.floor(statSync(input).size / 2048), `a COPY per batch, not ${copies}`);
       }
     });
 
