@@ -6,13 +6,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { endMarkerRule, endOfData, type EndMarkerRule } from '../../src/import/cut/end-marker.js';
-import { csvDialect, TEXT_DIALECT, type Eol } from '../../src/import/cut/scanner.js';
+import { DelimitedRecords } from '../../src/import/cut/csv-records.js';
+import { csvDialect, type Eol } from '../../src/import/cut/scanner.js';
 
 const b = (...parts: string[]) => parts.map((p) => Buffer.from(p, 'latin1'));
 const CSV = csvDialect();
 /** The line the marker is on (-1: none), and whether it is alone there ('+' after the number when not). */
 function at(rule: EndMarkerRule, eol: Eol, ...parts: string[]): string {
-  const found = endOfData(b(...parts), eol, rule, rule === 'record' ? CSV : TEXT_DIALECT);
+  const chunks = b(...parts);
+  const bytes = chunks.reduce((n, c) => n + c.length, 0);
+  // Record starts as a failed batch's records are found (csv-records.ts).
+  const records = new DelimitedRecords({ index: 0, file: 0, chunks, bytes, offset: 0, endOffset: bytes, firstLine: 1, lines: 0 }, CSV, eol);
+  const found = endOfData(chunks, eol, rule, (offset) => records.startsAt(offset));
   return found === undefined ? '-1' : `${found.line}${found.alone ? '' : '+'}`;
 }
 

@@ -61,6 +61,20 @@ export class DelimitedRecords implements BatchRecords {
     return undefined;
   }
 
+  /** Whether a record begins at byte `at` of the batch (the batch's end counts as one). */
+  startsAt(at: number): boolean {
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const start = this.starts[mid] as number;
+      if (start === at) return true;
+      if (start < at) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  }
+
   rejectAt(i: number): { line: number; offset: number; raw: Buffer } {
     const start = this.starts[i] as number;
     // A copy: the batch's read buffers are reused once it is loaded, and a reject may wait longer.

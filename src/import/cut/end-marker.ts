@@ -13,7 +13,7 @@
  * So such an input line is refused before it is sent. (A value `\.` is written `\\.` in the text
  * format, `"\."` in CSV.)
  */
-import { countLines, CR, LF, makeScanner, type Dialect, type Eol } from './scanner.js';
+import { countLines, CR, LF, type Eol } from './scanner.js';
 
 const BACKSLASH = 0x5c;
 const DOT = 0x2e;
@@ -36,9 +36,10 @@ export interface EndMarker {
 
 /**
  * The first `\.` in `chunks` (which begin at a record start, and end their lines with `eol`) that ends
- * the data under `rule`, or undefined. `dialect` is the CSV dialect ('record' finds record starts with it).
+ * the data under `rule`, or undefined. 'record' asks `startsRecord` whether a CSV record begins at a
+ * byte offset of the chunks (only where a line `\.` is there at all: rare).
  */
-export function endOfData(chunks: readonly Buffer[], eol: Eol | null, rule: EndMarkerRule, dialect?: Dialect): EndMarker | undefined {
+export function endOfData(chunks: readonly Buffer[], eol: Eol | null, rule: EndMarkerRule, startsRecord?: (offset: number) => boolean): EndMarker | undefined {
   const byteAt = (c: number, i: number): number | undefined => {
     // The byte i positions from the start of chunk c (i may run into the neighbouring chunks).
     while (c < chunks.length && i >= (chunks[c] as Buffer).length) {
@@ -52,7 +53,6 @@ export function endOfData(chunks: readonly Buffer[], eol: Eol | null, rule: EndM
     return c < 0 || c >= chunks.length ? undefined : (chunks[c] as Buffer)[i];
   };
   const isEol = (b: number | undefined) => b === LF || b === CR;
-  let records: RecordStarts | undefined;
   let before = 0; // bytes in the chunks before chunk c
   for (let c = 0; c < chunks.length; before += (chunks[c] as Buffer).length, c++) {
     const chunk = chunks[c] as Buffer;
@@ -68,39 +68,11 @@ export function endOfData(chunks: readonly Buffer[], eol: Eol | null, rule: EndM
         while (byteAt(c, at - 1 - run) === BACKSLASH) run++;
         if (run % 2 === 1) continue;
       } else if (!alone) continue;
-      if (rule === 'record') {
-        records ??= new RecordStarts(chunks, dialect as Dialect, eol);
-        if (!records.startsAt(before + at)) continue;
-      }
+      if (rule === 'record' && startsRecord?.(before + at) !== true) continue;
       let lines = countLines(chunk.subarray(0, at), eol);
       for (let k = 0; k < c; k++) lines += countLines(chunks[k] as Buffer, eol);
       return { line: lines, alone };
     }
   }
   return undefined;
-}
-
-/** Whether an offset of the chunks is where a CSV record starts (asked in increasing order). */
-class RecordStarts {
-  private readonly buf: Buffer;
-  private readonly scanner;
-  private pos = 0;
-
-  constructor(chunks: readonly Buffer[], dialect: Dialect, eol: Eol | null) {
-    // Only built where a line `\.` is there at all: rare, so the copy does not matter.
-    this.buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    this.scanner = makeScanner(dialect, eol ?? 'lf');
-  }
-
-  startsAt(offset: number): boolean {
-    while (this.pos < offset) {
-      const end = this.scanner.findEnd(this.buf, this.pos);
-      if (end === -1) {
-        this.pos = this.buf.length;
-        break;
-      }
-      this.pos = end;
-    }
-    return this.pos === offset;
-  }
 }

@@ -193,7 +193,8 @@ export class DelimitedInput implements Format<Batch> {
   private refuseEndMarker(b: Batch, final: boolean, action: string): void {
     if (this.endMarker === undefined) return;
     const eol = this.eols[b.file] ?? null;
-    const found = endOfData(b.chunks, eol, this.endMarker, this.fmt.dialect);
+    let records: DelimitedRecords | undefined;
+    const found = endOfData(b.chunks, eol, this.endMarker, (at) => (records ??= new DelimitedRecords(b, this.fmt.dialect, eol)).startsAt(at));
     if (found === undefined) return;
     const last = final && found.line >= b.lines - (endsWithLineEnd(b, eol) ? 1 : 0);
     if (found.alone && last) return;
