@@ -13,7 +13,7 @@ import { DataioError } from '../../errors.js';
 import { beginOnServer } from '../../pg/backend.js';
 import { quoteLiteral } from '../../pg/ident.js';
 import { isPgError } from '../../pg/pg-errors.js';
-import { StreamedCopy, type StreamableBatch, type StreamLines } from './streamed-copy.js';
+import { StreamedCopy, type StreamLines } from './streamed-copy.js';
 
 export interface CopyWorkerBatch {
   chunks: Buffer[];
@@ -37,7 +37,7 @@ interface Worker {
   /** The batch this connection is loading now, if any (a streamed one only while it is being sent). */
   current: CopyWorkerBatch | undefined;
   /** Its open COPY, when batches are streamed (stream()). */
-  copy: StreamedCopy<StreamableBatch> | undefined;
+  copy: StreamedCopy<CopyWorkerBatch> | undefined;
 }
 
 export interface CopyPoolOptions {
@@ -285,7 +285,7 @@ export class CopyPool {
    * once the batch's bytes are with the kernel (its read buffers may be reused), not when the server
    * has loaded them: a failure found later goes to onCopyFailure's listener, and to endCopies().
    */
-  async stream(batch: StreamableBatch, sql: string, lines: StreamLines): Promise<void> {
+  async stream(batch: CopyWorkerBatch, sql: string, lines: StreamLines): Promise<void> {
     const w = await this.acquire(true);
     w.current = batch;
     this.reached.add(this.targets[w.target]?.display ?? String(w.target));
@@ -293,7 +293,7 @@ export class CopyPool {
       await this.begin(w);
       if (w.copy !== undefined && !w.copy.accepts(lines.group)) await this.endCopy(w);
       if (w.copy === undefined) {
-        const copy = new StreamedCopy<StreamableBatch>(w.client, sql, lines.group);
+        const copy = new StreamedCopy<CopyWorkerBatch>(w.client, sql, lines.group);
         w.copy = copy;
         copy.finished.then(
           () => undefined,

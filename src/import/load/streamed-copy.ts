@@ -30,8 +30,6 @@ export function rowsByLines(l: StreamLines): number {
   return l.lines + (l.endsLine ? 0 : 1);
 }
 
-export type StreamableBatch = CopyWorkerBatch;
-
 /** After this many batches a COPY ends and the next batch opens another. */
 export const MAX_BATCHES = 256;
 
@@ -39,7 +37,7 @@ export const MAX_BATCHES = 256;
 export class StreamedCopyError extends Error {
   constructor(
     readonly failure: unknown,
-    readonly batch: StreamableBatch,
+    readonly batch: CopyWorkerBatch,
   ) {
     super(failure instanceof Error ? failure.message : String(failure));
     this.name = 'StreamedCopyError';
@@ -47,11 +45,11 @@ export class StreamedCopyError extends Error {
 }
 
 /** A batch as a COPY remembers it: its numbering, not its bytes (which are reused once sent). */
-function described<B extends StreamableBatch>(batch: B): B {
+function described<B extends CopyWorkerBatch>(batch: B): B {
   return { ...batch, chunks: [], release: undefined };
 }
 
-export class StreamedCopy<B extends StreamableBatch> {
+export class StreamedCopy<B extends CopyWorkerBatch> {
   private readonly copy: CopyIn;
   private readonly group: string;
   /** The batches sent, with the COPY lines before each. */
